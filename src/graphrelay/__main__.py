@@ -1,0 +1,5 @@
+"""`python -m graphrelay` runs the CLI."""
+
+from graphrelay.cli import app
+
+app()

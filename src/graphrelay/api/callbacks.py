@@ -1,0 +1,57 @@
+"""`POST /internal/tasks/callback`: a worker reports a finished background call.
+
+The signature is checked over the raw body before anything is parsed. Recording the outcome
+is first-write-wins and resuming happens under the thread lock, so a duplicate callback
+changes nothing; it still answers 202 so the worker stops retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from graphrelay.api.runtime import ApiRuntime
+from graphrelay.bridge.records import TaskCallback, TaskStatus
+from graphrelay.bridge.webhooks import InvalidSignatureError, verify
+
+router = APIRouter(tags=["internal"])
+
+MAX_CALLBACK_BYTES = 10 * 1024 * 1024
+
+
+@router.post("/internal/tasks/callback", status_code=202)
+async def task_callback(request: Request) -> JSONResponse:
+    """Verify, record and apply a worker's outcome."""
+    runtime: ApiRuntime = request.app.state.runtime
+    body = await request.body()
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise HTTPException(413, f"callback body over {MAX_CALLBACK_BYTES} bytes")
+    try:
+        verify(runtime.settings.signing_secret, body, dict(request.headers))
+    except InvalidSignatureError as exc:
+        raise HTTPException(401, f"invalid webhook signature: {exc}") from exc
+    callback = _parse(body)
+    record = await asyncio.to_thread(runtime.ledger.get, callback.task_id)
+    if record is None or record.thread_id != callback.thread_id:
+        raise HTTPException(404, f"no background task {callback.task_id} on that thread")
+    status = TaskStatus.FAILED if callback.status == "failed" else TaskStatus.COMPLETED
+    await asyncio.to_thread(
+        runtime.ledger.finish, callback.task_id, status, callback.result, callback.error
+    )
+    runtime.executor.wake(callback.thread_id)
+    return JSONResponse({"accepted": True, "task_id": callback.task_id}, status_code=202)
+
+
+def _parse(body: bytes) -> TaskCallback:
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise HTTPException(400, f"callback body is not JSON: {exc}") from exc
+    try:
+        return TaskCallback.model_validate(payload)
+    except ValidationError as exc:
+        raise HTTPException(422, json.loads(exc.json(include_url=False))) from exc

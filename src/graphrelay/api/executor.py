@@ -1,0 +1,127 @@
+"""Runs graphs on threads inside the API process, and resumes them when tasks finish.
+
+Every graph call on a thread happens under that thread's lock. After any call stops, the
+executor looks for outcomes that are already stored (a callback may have come before the
+interrupt was checkpointed) and resumes with them before letting the lock go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from graphrelay.api.records import RunRecord, RunStatus, ThreadStatus, now
+from graphrelay.api.store import RunStore
+from graphrelay.bridge.resume import ready_resumes, resume_once
+from graphrelay.orchestrator.registry import Graph
+from graphrelay.ports import Ledger, ThreadLocks
+
+log = logging.getLogger(__name__)
+
+
+class RunExecutor:
+    """Starts runs as asyncio tasks and keeps each thread to one graph call at a time."""
+
+    def __init__(
+        self, graphs: Mapping[str, Graph], ledger: Ledger, locks: ThreadLocks, store: RunStore
+    ) -> None:
+        self.graphs = graphs
+        self.ledger = ledger
+        self.locks = locks
+        self.store = store
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def start(self, run: RunRecord, graph_input: Any) -> None:
+        """Execute `run` in the background."""
+        self._spawn(self._execute(run, graph_input))
+
+    def wake(self, thread_id: str) -> None:
+        """A background call of `thread_id` finished: resume it in the background."""
+        self._spawn(self._resume(thread_id))
+
+    async def drain(self) -> None:
+        """Wait for every run and resume under way (used at shutdown and by tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def graph_for(self, graph_id: str) -> Graph:
+        """The served graph named `graph_id`."""
+        return self.graphs[graph_id]
+
+    async def _execute(self, run: RunRecord, graph_input: Any) -> None:
+        graph = self.graph_for(run.assistant_id)
+        config = _config(run.thread_id)
+        async with self.locks.hold(run.thread_id):
+            await self._set_run(run, "running")
+            try:
+                await graph.ainvoke(graph_input, config)
+                await self._resume_ready(run.assistant_id, run.thread_id)
+            except Exception as exc:
+                log.exception("run %s failed", run.run_id)
+                run.error = f"{type(exc).__name__}: {exc}"
+                await self._set_run(run, "error")
+                await self._set_thread_status(run.thread_id, "error")
+                return
+            await self._set_run(run, "success")
+            await self._settle_thread(run.assistant_id, run.thread_id)
+
+    async def _resume(self, thread_id: str) -> None:
+        thread = await asyncio.to_thread(self.store.get_thread, thread_id)
+        if thread is None or thread.graph_id is None:
+            log.warning("task finished for unknown thread %s; nothing to resume", thread_id)
+            return
+        async with self.locks.hold(thread_id):
+            try:
+                await self._resume_ready(thread.graph_id, thread_id)
+            except Exception:
+                log.exception("resuming thread %s failed", thread_id)
+                await self._set_thread_status(thread_id, "error")
+                return
+            await self._settle_thread(thread.graph_id, thread_id)
+
+    async def _resume_ready(self, graph_id: str, thread_id: str) -> None:
+        """Resume with stored outcomes until none is left; the caller holds the lock."""
+        graph, config = self.graph_for(graph_id), _config(thread_id)
+        while ready := await ready_resumes(graph, config, self.ledger):
+            run = RunRecord(
+                thread_id=thread_id,
+                assistant_id=graph_id,
+                status="running",
+                metadata={"resumed_by": "background_tasks", "task_ids": _task_ids(ready)},
+                kwargs={"command": {"resume": ready}},
+            )
+            await asyncio.to_thread(self.store.put_run, run)
+            log.info("resuming thread %s with %s", thread_id, _task_ids(ready))
+            await resume_once(graph, config, self.ledger, ready)
+            await self._set_run(run, "success")
+
+    async def _settle_thread(self, graph_id: str, thread_id: str) -> None:
+        state = await self.graph_for(graph_id).aget_state(_config(thread_id))
+        await self._set_thread_status(thread_id, "interrupted" if state.interrupts else "idle")
+
+    async def _set_run(self, run: RunRecord, status: RunStatus) -> None:
+        run.status, run.updated_at = status, now()
+        await asyncio.to_thread(self.store.put_run, run)
+
+    async def _set_thread_status(self, thread_id: str, status: ThreadStatus) -> None:
+        thread = await asyncio.to_thread(self.store.get_thread, thread_id)
+        if thread is not None:
+            thread.status, thread.updated_at = status, now()
+            await asyncio.to_thread(self.store.put_thread, thread)
+
+
+def _config(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _task_ids(ready: Mapping[str, Any]) -> list[str]:
+    return [outcome["task_id"] for outcome in ready.values()]

@@ -1,0 +1,58 @@
+"""What one API process holds while it serves: adapters, graphs and the run executor."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from graphrelay.api.executor import RunExecutor
+from graphrelay.api.store import RunStore, open_run_store
+from graphrelay.bridge import services
+from graphrelay.bridge.dispatch import CeleryDispatcher
+from graphrelay.bridge.ledger import open_ledger
+from graphrelay.bridge.locks import thread_locks_for
+from graphrelay.config import Settings
+from graphrelay.execution.celery_app import create_celery_app
+from graphrelay.orchestrator.registry import Graph, build_graphs
+from graphrelay.ports import Ledger, TaskDispatchPort
+from graphrelay.state.factory import open_checkpointer
+
+
+@dataclass
+class ApiRuntime:
+    """The adapters and graphs of one API process."""
+
+    settings: Settings
+    ledger: Ledger
+    store: RunStore
+    graphs: dict[str, Graph]
+    executor: RunExecutor
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, dispatcher: TaskDispatchPort | None = None
+) -> AsyncIterator[ApiRuntime]:
+    """Open every adapter the settings name, install the bridge, and close it all after."""
+    ledger = open_ledger(settings.ledger_url, settings.key_prefix)
+    dispatcher = dispatcher or CeleryDispatcher(create_celery_app(settings))
+    services.install(
+        services.BridgeServices(
+            ledger=ledger,
+            dispatcher=dispatcher,
+            callback_url=settings.callback_url,
+            default_timeout=settings.default_task_timeout,
+        )
+    )
+    store = open_run_store(settings.ledger_url, settings.key_prefix, settings.data_dir)
+    try:
+        async with open_checkpointer(settings.checkpointer_url) as checkpointer:
+            graphs = build_graphs(settings, checkpointer)
+            locks = thread_locks_for(settings.ledger_url, settings.key_prefix)
+            executor = RunExecutor(graphs, ledger, locks, store)
+            yield ApiRuntime(settings, ledger, store, graphs, executor)
+            await executor.drain()
+    finally:
+        services.install(None)
+        ledger.close()

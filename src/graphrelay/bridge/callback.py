@@ -1,0 +1,69 @@
+"""The worker's side of resume: POST the signed outcome to the API until it is accepted."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from graphrelay.bridge.records import TaskCallback, TaskRecord
+from graphrelay.bridge.webhooks import signed_headers
+
+log = logging.getLogger(__name__)
+
+
+class CallbackRejectedError(Exception):
+    """The API answered with a 4xx that no retry can fix."""
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return status >= 500 or status in (408, 429)
+    return isinstance(exc, httpx.TransportError)
+
+
+class WebhookNotifier:
+    """TaskResumePort over signed HTTP webhooks, with bounded exponential backoff."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        max_attempts: int = 10,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        timeout: float = 10.0,
+    ) -> None:
+        self._secret = secret
+        self._retrying = Retrying(
+            retry=retry_if_exception(_worth_retrying),
+            stop=stop_after_attempt(max_attempts),
+            wait=wait_exponential_jitter(initial=initial_backoff, max=max_backoff),
+            reraise=True,
+        )
+        self._client = httpx.Client(timeout=timeout)
+
+    def notify(self, record: TaskRecord, callback_url: str) -> None:
+        """Deliver the outcome of `record`; raises once the attempts run out."""
+        body = TaskCallback.from_record(record).model_dump_json()
+        for attempt in self._retrying:
+            with attempt:
+                self._post(record.task_id, body, callback_url)
+
+    def _post(self, task_id: str, body: str, callback_url: str) -> None:
+        # Same message id on every retry, so the receiver can tell a retry from a new event.
+        headers = signed_headers(self._secret, f"msg_{task_id}", body)
+        response = self._client.post(callback_url, content=body, headers=headers)
+        if response.status_code in (401, 400, 404, 413, 422):
+            raise CallbackRejectedError(
+                f"callback for {task_id} refused with {response.status_code}: {response.text}"
+            )
+        response.raise_for_status()
+        log.info("callback for %s accepted (%s)", task_id, response.status_code)

@@ -1,0 +1,34 @@
+"""Publishes background calls to Celery with the idempotency key as task id."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from graphrelay.bridge.records import TaskRecord
+
+
+def celery_task_name(tool_name: str) -> str:
+    """The Celery task name of a background tool."""
+    return f"graphrelay.tools.{tool_name}"
+
+
+class CeleryDispatcher:
+    """TaskDispatchPort on a Celery app (RabbitMQ in production, files when embedded)."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def dispatch(self, record: TaskRecord, callback_url: str | None) -> None:
+        """Publish `record` to its queue; a second publish of the same key runs nothing twice."""
+        self._app.send_task(
+            celery_task_name(record.tool),
+            kwargs={
+                "thread_id": record.thread_id,
+                "args": record.args,
+                "callback_url": None if record.fire_and_forget else callback_url,
+            },
+            task_id=record.task_id,
+            queue=record.queue,
+            routing_key=record.queue,
+            retry=True,
+        )

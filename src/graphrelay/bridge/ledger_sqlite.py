@@ -1,0 +1,138 @@
+"""The ledger on a SQLite file: the embedded default, shared by the API and local workers.
+
+Each transition is one `BEGIN IMMEDIATE` transaction, so concurrent processes serialise on
+the file's write lock and a transition reads and writes the same version of a record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from graphrelay.bridge.records import (
+    TaskRecord,
+    TaskStatus,
+    Transition,
+    count_attempt,
+    to_applied,
+    to_dispatched,
+    to_finished,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks (thread_id);
+"""
+
+
+class SqliteLedger:
+    """Ledger adapter over one SQLite file (WAL mode, one connection per OS thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connection().executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, task_id: str) -> TaskRecord | None:
+        row = db.execute("SELECT doc FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return TaskRecord.model_validate_json(row[0]) if row else None
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, record: TaskRecord) -> None:
+        record.updated_at = time.time()
+        db.execute(
+            "INSERT OR REPLACE INTO tasks (task_id, thread_id, status, doc) VALUES (?, ?, ?, ?)",
+            (record.task_id, record.thread_id, record.status, record.model_dump_json()),
+        )
+
+    def _update(self, task_id: str, change: Transition) -> TaskRecord | None:
+        """Apply `change` in one transaction; the changed record, or None if nothing changed."""
+        with self._transaction() as db:
+            record = self._read(db, task_id)
+            if record is None or not change(record):
+                return None
+            self._write(db, record)
+            return record
+
+    def intend(self, record: TaskRecord) -> TaskRecord:
+        """Store `record` as INTENDED unless its key exists; return the stored record."""
+        with self._transaction() as db:
+            stored = self._read(db, record.task_id)
+            if stored is not None:
+                return stored
+            self._write(db, record)
+            return record
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The record for `task_id`, or None."""
+        return self._read(self._connection(), task_id)
+
+    def mark_dispatched(self, task_id: str) -> None:
+        """INTENDED → DISPATCHED (no-op from any other state)."""
+        self._update(task_id, to_dispatched)
+
+    def start_attempt(self, task_id: str) -> int:
+        """Count one more execution by a worker; return the new count."""
+        record = self._update(task_id, count_attempt)
+        return record.attempts if record else 0
+
+    def finish(
+        self, task_id: str, status: TaskStatus, result: Any = None, error: str | None = None
+    ) -> bool:
+        """Store the outcome if none is stored yet (first write wins); True if this one won."""
+        changed = self._update(task_id, lambda record: to_finished(record, status, result, error))
+        return changed is not None
+
+    def mark_applied(self, task_ids: Iterable[str]) -> None:
+        """COMPLETED | FAILED → APPLIED once the thread has taken the outcome in."""
+        for task_id in task_ids:
+            self._update(task_id, to_applied)
+
+    def for_thread(self, thread_id: str) -> list[TaskRecord]:
+        """Every record of one thread, oldest first."""
+        rows = (
+            self._connection()
+            .execute("SELECT doc FROM tasks WHERE thread_id = ?", (thread_id,))
+            .fetchall()
+        )
+        records = [TaskRecord.model_validate_json(row[0]) for row in rows]
+        return sorted(records, key=lambda record: record.created_at)
+
+    def close(self) -> None:
+        """Close this OS thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

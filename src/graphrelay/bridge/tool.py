@@ -1,0 +1,260 @@
+"""`@background_tool`: one definition gives a Celery task and a LangChain tool.
+
+Inside a graph the LangChain tool follows the bridge protocol: look the call's idempotency key
+up in the ledger, return a stored outcome at once, otherwise record the intent, publish the
+Celery task (key = task id) once, and `interrupt()` with a `background_task_pending` payload.
+LangGraph re-runs the tool from its start on resume; the ledger lookup is what keeps that
+re-run from dispatching again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, overload
+
+from celery import Task, shared_task
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langchain_core.tools.base import create_schema_from_function
+from langgraph.prebuilt import ToolRuntime
+from langgraph.types import interrupt
+from pydantic import BaseModel, ValidationError
+
+from graphrelay.bridge import services
+from graphrelay.bridge.dispatch import celery_task_name
+from graphrelay.bridge.records import (
+    PENDING_INTERRUPT_TYPE,
+    TaskOutcome,
+    TaskRecord,
+    TaskStatus,
+    idempotency_key,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("io", "cpu")
+# Set by LangGraph in the config of every task that runs with a checkpointer.
+_CHECKPOINTER_KEY = "__pregel_checkpointer"
+
+
+class BackgroundToolOutsideGraphError(RuntimeError):
+    """A background tool was called where it cannot suspend: outside a checkpointed graph."""
+
+
+class BackgroundTool:
+    """A tool whose body runs on a Celery worker while the calling graph is suspended."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        queue: str,
+        idempotent: bool,
+        timeout: float | None,
+        fire_and_forget: bool,
+        name: str | None,
+        description: str | None,
+    ) -> None:
+        if queue not in QUEUES:
+            raise ValueError(f"queue must be one of {QUEUES}, not {queue!r}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.description = description or inspect.getdoc(fn) or ""
+        if not self.description:
+            raise ValueError(f"background tool {self.name} needs a docstring or a description")
+        self.queue = queue
+        self.idempotent = idempotent
+        self.timeout = timeout
+        self.fire_and_forget = fire_and_forget
+        self.args_schema: type[BaseModel] = create_schema_from_function(self.name, fn)  # type: ignore[assignment]
+        self.tool: BaseTool = StructuredTool(
+            name=self.name,
+            description=self.description,
+            args_schema=self.args_schema,
+            func=self._run_in_graph,
+            handle_tool_error=True,
+        )
+        self.celery_task: Task = self._register_celery_task()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise BackgroundToolOutsideGraphError(
+            f"{self.name} is a background tool: give `{self.name}.tool` to an agent whose graph "
+            "has a checkpointer and a thread_id, or call `.run_inline(...)` to run its body here"
+        )
+
+    def run_inline(self, **kwargs: Any) -> Any:
+        """Run the body in this process, validating arguments as a worker would."""
+        return self.fn(**self._validated(kwargs))
+
+    def _validated(self, args: dict[str, Any]) -> dict[str, Any]:
+        model = self.args_schema.model_validate(args)
+        return {name: getattr(model, name) for name in type(model).model_fields}
+
+    # -- orchestrator side ---------------------------------------------------------------
+
+    # ToolNode injects `runtime` only when it is annotated as plain ToolRuntime; the None
+    # default lets a direct `.tool.invoke(...)` reach the clear outside-a-graph error.
+    def _run_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
+        configurable = (runtime.config.get("configurable") or {}) if runtime else {}
+        thread_id = configurable.get("thread_id")
+        tool_call_id = runtime.tool_call_id if runtime else None
+        if not thread_id or not tool_call_id or _CHECKPOINTER_KEY not in configurable:
+            self(**kwargs)  # raises the outside-a-graph error
+        checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
+        bridge = services.current()
+        record = bridge.ledger.intend(
+            TaskRecord(
+                task_id=idempotency_key(str(thread_id), checkpoint_ns, str(tool_call_id)),
+                thread_id=str(thread_id),
+                checkpoint_ns=checkpoint_ns,
+                tool_call_id=str(tool_call_id),
+                tool=self.name,
+                queue=self.queue,
+                args=json.loads(json.dumps(kwargs, default=str)),
+                fire_and_forget=self.fire_and_forget,
+                deadline=time.time() + (self.timeout or bridge.default_timeout),
+            )
+        )
+        if record.finished:
+            return _as_tool_result(record.outcome())
+        if record.status == TaskStatus.INTENDED:
+            bridge.dispatcher.dispatch(record, bridge.callback_url)
+            bridge.ledger.mark_dispatched(record.task_id)
+        if self.fire_and_forget:
+            return f"{self.name} queued on {self.queue} as task {record.task_id}"
+        resumed_with = interrupt(self._pending_payload(record))
+        return _as_tool_result(TaskOutcome.model_validate(resumed_with))
+
+    def _pending_payload(self, record: TaskRecord) -> dict[str, Any]:
+        return {
+            "type": PENDING_INTERRUPT_TYPE,
+            "task_id": record.task_id,
+            "tool": self.name,
+            "queue": self.queue,
+            "args": record.args,
+            "description": f"{self.name} running in the background on the {self.queue} queue",
+        }
+
+    # -- worker side ---------------------------------------------------------------------
+
+    def _register_celery_task(self) -> Task:
+        def run_on_worker(
+            task: Task, thread_id: str, args: dict[str, Any], callback_url: str | None = None
+        ) -> None:
+            execute_on_worker(self, str(task.request.id), thread_id, args, callback_url)
+
+        hard_limit = None if self.timeout is None else self.timeout + 30
+        registered: Task = shared_task(
+            name=celery_task_name(self.name),
+            bind=True,
+            # Only an idempotent body may run again after a worker dies mid-task.
+            acks_late=self.idempotent,
+            reject_on_worker_lost=self.idempotent,
+            soft_time_limit=self.timeout,
+            time_limit=hard_limit,
+            ignore_result=True,
+        )(run_on_worker)
+        return registered
+
+    def execute(self, args: dict[str, Any]) -> TaskOutcome:
+        """Run the body with validated `args`; any exception becomes a readable error."""
+        try:
+            result = self.fn(**self._validated(args))
+        except ValidationError as exc:
+            return TaskOutcome(task_id="", error=f"invalid arguments for {self.name}: {exc}")
+        except Exception as exc:  # the model must see every failure as a tool error
+            log.exception("background tool %s failed", self.name)
+            return TaskOutcome(task_id="", error=f"{self.name} failed: {type(exc).__name__}: {exc}")
+        return TaskOutcome(task_id="", result=_jsonable(result))
+
+
+def execute_on_worker(
+    tool: BackgroundTool,
+    task_id: str,
+    thread_id: str,
+    args: dict[str, Any],
+    callback_url: str | None,
+) -> None:
+    """Run one delivery of a background call: store the outcome, then call back."""
+    worker = services.worker_services()
+    record = worker.ledger.get(task_id) or worker.ledger.intend(
+        TaskRecord(
+            task_id=task_id,
+            thread_id=thread_id,
+            tool=tool.name,
+            queue=tool.queue,
+            args=args,
+            status=TaskStatus.DISPATCHED,
+        )
+    )
+    if not record.finished:
+        worker.ledger.start_attempt(task_id)
+        outcome = tool.execute(args)
+        status = TaskStatus.FAILED if outcome.failed else TaskStatus.COMPLETED
+        worker.ledger.finish(task_id, status, outcome.result, outcome.error)
+        record = worker.ledger.get(task_id) or record
+    if callback_url:
+        worker.notifier.notify(record, callback_url)
+
+
+def _jsonable(value: Any) -> Any:
+    """Tool results cross the wire as JSON; pydantic models and the like become plain data."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    return json.loads(json.dumps(value, default=str))
+
+
+def _as_tool_result(outcome: TaskOutcome) -> str:
+    if outcome.failed:
+        raise ToolException(outcome.error)
+    result = outcome.result
+    return result if isinstance(result, str) else json.dumps(result)
+
+
+@overload
+def background_tool(fn: Callable[..., Any], /) -> BackgroundTool: ...
+
+
+@overload
+def background_tool(
+    *,
+    queue: str = "io",
+    idempotent: bool = False,
+    timeout: float | None = None,
+    fire_and_forget: bool = False,
+    name: str | None = None,
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], BackgroundTool]: ...
+
+
+def background_tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    queue: str = "io",
+    idempotent: bool = False,
+    timeout: float | None = None,
+    fire_and_forget: bool = False,
+    name: str | None = None,
+    description: str | None = None,
+) -> BackgroundTool | Callable[[Callable[..., Any]], BackgroundTool]:
+    """Declare a background tool: `@background_tool(queue="cpu", idempotent=True, timeout=600)`.
+
+    `fire_and_forget=True` dispatches and returns at once instead of suspending the agent.
+    """
+
+    def wrap(function: Callable[..., Any]) -> BackgroundTool:
+        return BackgroundTool(
+            function,
+            queue=queue,
+            idempotent=idempotent,
+            timeout=timeout,
+            fire_and_forget=fire_and_forget,
+            name=name,
+            description=description,
+        )
+
+    return wrap(fn) if fn is not None else wrap

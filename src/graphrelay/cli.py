@@ -1,0 +1,89 @@
+"""The `graphrelay` command: serve | worker | demo | doctor | secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from graphrelay.config import Settings, load_settings, new_webhook_secret
+
+app = typer.Typer(help="graphrelay: LangGraph agents whose slow tools run on Celery workers.")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except (ValidationError, ValueError) as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings)")] = None,
+    log_level: str = "info",
+) -> None:
+    """Run the orchestrator API."""
+    import uvicorn
+
+    from graphrelay.api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=log_level,
+    )
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="io (gevent, many greenlets) or cpu (prefork)")] = "io",
+    loglevel: str = "info",
+) -> None:
+    """Run a Celery worker for the io or cpu queue."""
+    from graphrelay.execution.worker import exec_worker
+
+    if pool not in ("io", "cpu"):
+        console.print(f"[red]--pool must be io or cpu, not {pool!r}[/red]")
+        raise typer.Exit(2)
+    chosen: Literal["io", "cpu"] = "io" if pool == "io" else "cpu"
+    exec_worker(chosen, _settings(), loglevel)
+
+
+@app.command()
+def demo(
+    docs: Annotated[Path, typer.Option(help="Folder of documents to index")] = Path("docs"),
+    question: str = "Index our docs and tell me how a suspended agent is resumed.",
+    keep_data: Annotated[bool, typer.Option(help="Keep the demo's data folder")] = False,
+) -> None:
+    """Run the example agent end to end with no servers: API and workers as child processes."""
+    from graphrelay.demo import DemoError, run_demo
+
+    try:
+        run_demo(docs, question, keep_data=keep_data)
+    except DemoError as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def doctor() -> None:
+    """Check every configured service; one line each, with the fix for what is wrong."""
+    from graphrelay.doctor import run_checks
+
+    if not run_checks(_settings(), Console()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def secret() -> None:
+    """Print a new webhook secret for GRAPHRELAY_WEBHOOK_SECRET."""
+    typer.echo(new_webhook_secret())

@@ -1,0 +1,160 @@
+"""Settings: one pydantic-settings object, read from `GRAPHRELAY_*` env vars or a TOML file.
+
+Two profiles fill in whatever URL is left unset:
+- `embedded` (default): no servers. SQLite checkpoints and ledger, Celery on kombu's
+  file-system transport, Celery results in files, all under `data_dir`.
+- `production`: RabbitMQ broker, Redis ledger and Celery results, PostgreSQL checkpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Profile = Literal["embedded", "production"]
+
+PRODUCTION_DEFAULTS = {
+    "broker_url": "amqp://guest:guest@127.0.0.1:5672//",
+    "result_backend": "redis://127.0.0.1:6379/0",
+    "ledger_url": "redis://127.0.0.1:6379/0",
+    "checkpointer_url": "postgresql://postgres@127.0.0.1:5432/postgres",
+}
+
+
+class Settings(BaseSettings):
+    """Everything graphrelay reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRAPHRELAY_",
+        toml_file=os.environ.get("GRAPHRELAY_CONFIG_FILE", "graphrelay.toml"),
+        extra="forbid",
+    )
+
+    profile: Profile = "embedded"
+    data_dir: Path = Path(".graphrelay")
+
+    broker_url: str = ""
+    result_backend: str = ""
+    ledger_url: str = ""
+    checkpointer_url: str = ""
+    key_prefix: str = "graphrelay"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8123
+    callback_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+
+    graphs: dict[str, str] = Field(
+        default_factory=lambda: {"agent": "graphrelay.examples.agent:build_graph"}
+    )
+    tool_modules: list[str] = Field(default_factory=lambda: ["graphrelay.examples.tools"])
+    model: str = "scripted:demo"
+
+    io_concurrency: int = 100
+    cpu_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    poll_interval: float = 0.02
+    callback_max_attempts: int = 10
+    callback_backoff_initial: float = 0.5
+    callback_backoff_max: float = 30.0
+    default_task_timeout: float = 3600.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Env vars win over the TOML file."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _fill_profile_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        defaults = (
+            PRODUCTION_DEFAULTS if self.profile == "production" else self._embedded_defaults()
+        )
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                setattr(self, name, value)
+        if not self.callback_url:
+            self.callback_url = f"http://{self.api_host}:{self.api_port}/internal/tasks/callback"
+        return self
+
+    def _embedded_defaults(self) -> dict[str, str]:
+        data = self.data_dir
+        return {
+            "broker_url": "filesystem://",
+            "result_backend": f"file://{data / 'celery-results'}",
+            "ledger_url": f"sqlite:///{data / 'ledger.sqlite'}",
+            "checkpointer_url": f"sqlite:///{data / 'checkpoints.sqlite'}",
+        }
+
+    @property
+    def broker_folder(self) -> Path:
+        """Where the embedded file-system broker keeps its messages."""
+        return self.data_dir / "broker"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where example tools save the document indexes they build."""
+        return self.data_dir / "indexes"
+
+    @cached_property
+    def signing_secret(self) -> str:
+        """The Standard Webhooks secret (`whsec_...`) shared by the API and the workers."""
+        configured = self.webhook_secret.get_secret_value()
+        if configured:
+            return configured
+        if self.profile == "production":
+            raise ValueError(
+                "GRAPHRELAY_WEBHOOK_SECRET is not set: production needs one secret shared by "
+                "the API and every worker; make one with `graphrelay secret`"
+            )
+        return _embedded_secret(self.data_dir / "webhook-secret")
+
+
+def new_webhook_secret() -> str:
+    """A fresh random secret in the Standard Webhooks `whsec_` form."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _embedded_secret(path: Path) -> str:
+    """Read the embedded secret, creating it once; the API and workers race for it safely."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_when_written(path)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_webhook_secret())
+    return path.read_text().strip()
+
+
+def _read_when_written(path: Path) -> str:
+    for _ in range(100):
+        text = path.read_text().strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} stays empty; delete it and start again")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment (and `graphrelay.toml` if present)."""
+    return Settings()

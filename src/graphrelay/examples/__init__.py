@@ -1,0 +1,1 @@
+"""The example agent and its tools."""

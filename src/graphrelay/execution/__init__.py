@@ -1,0 +1,1 @@
+"""The Celery data plane: app, queues and routing, worker pools, dead letters."""

@@ -1,0 +1,79 @@
+"""The Celery app: durable `io` and `cpu` queues on a direct exchange, plus dead letters.
+
+Messages a worker rejects go to the `graphrelay.dlx` exchange and wait in `dead_letter` for
+inspection. The embedded profile swaps RabbitMQ for kombu's file-system transport, polled
+every `poll_interval` seconds, and keeps Celery results in files.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from celery import Celery
+from kombu.entity import Exchange, Queue
+
+from graphrelay.config import Settings
+
+EXCHANGE = Exchange("graphrelay", type="direct", durable=True)
+DEAD_LETTER_EXCHANGE = Exchange("graphrelay.dlx", type="direct", durable=True)
+DEAD_LETTER_QUEUE = "dead_letter"
+
+
+def _work_queue(name: str) -> Queue:
+    return Queue(
+        name,
+        EXCHANGE,
+        routing_key=name,
+        durable=True,
+        queue_arguments={
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+            "x-dead-letter-routing-key": DEAD_LETTER_QUEUE,
+        },
+    )
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """A Celery app wired to the profile's broker and result backend."""
+    app = Celery("graphrelay", broker=settings.broker_url, backend=settings.result_backend)
+    app.conf.update(
+        task_queues=[
+            _work_queue("io"),
+            _work_queue("cpu"),
+            Queue(DEAD_LETTER_QUEUE, DEAD_LETTER_EXCHANGE, routing_key=DEAD_LETTER_QUEUE),
+        ],
+        task_default_exchange=EXCHANGE.name,
+        task_default_queue="io",
+        task_default_routing_key="io",
+        task_create_missing_queues=False,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_track_started=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    if settings.broker_url.startswith("filesystem://"):
+        app.conf.broker_transport_options = _filesystem_transport(settings)
+        settings.data_dir.joinpath("celery-results").mkdir(parents=True, exist_ok=True)
+    _import_tool_modules(settings)
+    return app
+
+
+def _filesystem_transport(settings: Settings) -> dict[str, object]:
+    folder = settings.broker_folder
+    for sub in ("queue", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "polling_interval": settings.poll_interval,
+    }
+
+
+def _import_tool_modules(settings: Settings) -> None:
+    """Importing a tool module registers its background tools' Celery tasks."""
+    for module in settings.tool_modules:
+        importlib.import_module(module)

@@ -1,0 +1,1 @@
+"""Chat models that graphrelay ships, such as the offline scripted model."""

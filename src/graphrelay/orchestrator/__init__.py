@@ -1,0 +1,1 @@
+"""Graphs graphrelay serves, and how they are found."""

@@ -1,0 +1,1 @@
+"""Where agent state lives: checkpointers chosen by URL."""

@@ -1,0 +1,1 @@
+"""Tool implementations: plain functions the agent tools wrap."""

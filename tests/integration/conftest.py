@@ -1,0 +1,68 @@
+"""Stacks of real processes: embedded (files and SQLite) and production (RabbitMQ, Redis,
+PostgreSQL). Each is started once per test module and torn down after."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import services
+from tests.support.stack import Stack, stack_env
+
+
+def _embedded(data_dir: Path) -> Iterator[Stack]:
+    stack = Stack(stack_env(data_dir, GRAPHRELAY_PROFILE="embedded"), data_dir)
+    try:
+        for name in ("api", "io", "cpu"):
+            stack.start(name)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def _production(data_dir: Path) -> Iterator[Stack]:
+    services.check_redis()
+    vhost = services.new_vhost()
+    database = services.new_database()
+    prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
+    env = stack_env(
+        data_dir,
+        GRAPHRELAY_PROFILE="production",
+        GRAPHRELAY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+        GRAPHRELAY_RESULT_BACKEND=services.REDIS_URL,
+        GRAPHRELAY_LEDGER_URL=services.REDIS_URL,
+        GRAPHRELAY_CHECKPOINTER_URL=database,
+        GRAPHRELAY_KEY_PREFIX=prefix,
+    )
+    stack = Stack(env, data_dir)
+    try:
+        for name in ("api", "io", "cpu"):
+            stack.start(name)
+        yield stack
+    finally:
+        stack.stop_all()
+        services.drop_vhost(vhost)
+        services.drop_database(database)
+        services.clear_prefix(prefix)
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """API and workers on the embedded profile."""
+    yield from _embedded(tmp_path_factory.mktemp("embedded"))
+
+
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """API and workers on RabbitMQ, Redis and PostgreSQL."""
+    yield from _production(tmp_path_factory.mktemp("production"))
+
+
+@pytest.fixture(params=["embedded", "production"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """Each test that takes `stack` runs once per profile."""
+    result: Stack = request.getfixturevalue(f"{request.param}_stack")
+    return result

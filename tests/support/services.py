@@ -1,0 +1,76 @@
+"""Per-test-run resources on the shared services: a RabbitMQ vhost, a PostgreSQL database,
+a Redis key prefix. A missing service fails the test run in CI instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import psycopg
+import pytest
+import redis
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def service_missing(what: str, error: Exception) -> None:
+    """Fail in CI, skip elsewhere, with the reason."""
+    message = f"{what} is not reachable ({error}); start it (see .ci/services) and run again"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def check_redis() -> None:
+    """Redis answers a ping."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        service_missing("Redis at 127.0.0.1:6379", exc)
+
+
+def new_vhost() -> str:
+    """A fresh RabbitMQ vhost guest may use."""
+    name = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
+    try:
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as exc:
+        service_missing("RabbitMQ (rabbitmqctl)", exc)
+    return name
+
+
+def drop_vhost(name: str) -> None:
+    """Remove a vhost made by `new_vhost`."""
+    _rabbitmqctl("delete_vhost", name)
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+def new_database() -> str:
+    """A fresh PostgreSQL database; its URL."""
+    name = f"graphrelay_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as db:
+            db.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        service_missing("PostgreSQL at 127.0.0.1:5432", exc)
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by `new_database`."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def clear_prefix(prefix: str) -> None:
+    """Delete this run's keys (and only them) from the test Redis db."""
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)

@@ -1,0 +1,174 @@
+"""A running graphrelay: API and io and cpu workers as real processes, and helpers to drive it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
+
+from graphrelay.bridge.ledger import open_ledger
+from graphrelay.bridge.records import TaskRecord
+from graphrelay.bridge.webhooks import signed_headers
+from graphrelay.config import Settings, new_webhook_secret
+from graphrelay.ports import Ledger
+from graphrelay.processes import free_port, spawn, stop, wait_for_log, wait_healthy
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "tests" / "support" / "scripts.json"
+
+
+def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """Environment for the stack's processes: test tools and scripts, a fresh secret."""
+    return {
+        "GRAPHRELAY_DATA_DIR": str(data_dir),
+        "GRAPHRELAY_API_PORT": str(free_port()),
+        "GRAPHRELAY_WEBHOOK_SECRET": new_webhook_secret(),
+        "GRAPHRELAY_TOOL_MODULES": json.dumps(["graphrelay.examples.tools", "tests.support.tools"]),
+        "GRAPHRELAY_MODEL": f"scripted:{SCRIPTS}",
+        "GRAPHRELAY_CALLBACK_BACKOFF_INITIAL": "0.2",
+        "PYTHONPATH": str(REPO),
+        **overrides,
+    }
+
+
+@dataclass
+class Stack:
+    """The processes of one graphrelay deployment and a client for it."""
+
+    env: dict[str, str]
+    data_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the processes read."""
+        fields = {k.removeprefix("GRAPHRELAY_").lower(): v for k, v in self.env.items()
+                  if k.startswith("GRAPHRELAY_")}  # fmt: skip
+        return Settings.model_validate(
+            {k: json.loads(v) if k == "tool_modules" else v for k, v in fields.items()}
+        )
+
+    @property
+    def base_url(self) -> str:
+        """Where the API listens."""
+        return f"http://127.0.0.1:{self.env['GRAPHRELAY_API_PORT']}"
+
+    def log(self, name: str) -> Path:
+        """A process's log file."""
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def start(self, name: str) -> None:
+        """Start `api`, `io` or `cpu` and wait until it is ready."""
+        args = ["serve"] if name == "api" else ["worker", "--pool", name, "--loglevel", "info"]
+        process = spawn(args, self.env, self.log(name), cwd=REPO)
+        self.processes[name] = process
+        if name == "api":
+            wait_healthy(self.base_url, process)
+        else:
+            wait_for_log(self.log(name), " ready.", process)
+
+    def stop(self, name: str) -> None:
+        """Stop one process."""
+        stop(self.processes.pop(name))
+
+    def stop_all(self) -> None:
+        """Stop every process."""
+        for name in list(self.processes):
+            self.stop(name)
+
+    def ledger(self) -> Ledger:
+        """The ledger the stack shares."""
+        settings = self.settings
+        return open_ledger(settings.ledger_url, settings.key_prefix)
+
+    def sdk(self) -> SyncLangGraphClient:
+        """The real LangGraph SDK client, pointed at the API."""
+        return get_sync_client(url=self.base_url, api_key=None)
+
+    def start_thread(self, question: str) -> str:
+        """Create a thread and start a run with `question`; the thread id."""
+        client = self.sdk()
+        thread = client.threads.create()
+        client.runs.create(
+            thread["thread_id"], "agent",
+            input={"messages": [{"role": "user", "content": question}]},
+        )  # fmt: skip
+        return str(thread["thread_id"])
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+        """Poll `check` until it returns something truthy."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if value := check():
+                return value
+            time.sleep(0.05)
+        raise TimeoutError(f"timed out waiting for {what}; logs in {self.data_dir / 'logs'}")
+
+    def wait_done(self, thread_id: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until the thread is idle with no pending interrupts; its final state."""
+        client = self.sdk()
+
+        def done() -> dict[str, Any] | None:
+            thread = client.threads.get(thread_id)
+            if thread["status"] == "error":
+                raise AssertionError(f"thread {thread_id} ended in error")
+            state = client.threads.get_state(thread_id)
+            return dict(state) if thread["status"] == "idle" and not state["interrupts"] else None
+
+        result: dict[str, Any] = self.wait_for(f"thread {thread_id} to finish", done, timeout)
+        return result
+
+    def pending(self, thread_id: str, count: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
+        """Wait until `count` interrupts are pending; their values."""
+        client = self.sdk()
+
+        def check() -> list[dict[str, Any]] | None:
+            if client.threads.get(thread_id)["status"] == "error":
+                raise AssertionError(f"thread {thread_id} ended in error")
+            interrupts = client.threads.get_state(thread_id)["interrupts"]
+            return [item["value"] for item in interrupts] if len(interrupts) >= count else None
+
+        result: list[dict[str, Any]] = self.wait_for(
+            f"{count} pending interrupt(s)", check, timeout
+        )
+        return result
+
+    def records(self, thread_id: str) -> list[TaskRecord]:
+        """The thread's ledger records."""
+        ledger = self.ledger()
+        try:
+            return ledger.for_thread(thread_id)
+        finally:
+            ledger.close()
+
+    def post_callback(self, body: dict[str, Any], secret: str | None = None,
+                      now: float | None = None) -> httpx.Response:  # fmt: skip
+        """POST a signed task callback, as a worker would (or forged, with another secret)."""
+        raw = json.dumps(body)
+        headers = signed_headers(
+            secret or self.env["GRAPHRELAY_WEBHOOK_SECRET"], f"msg_{uuid.uuid4().hex}", raw, now
+        )
+        return httpx.post(f"{self.base_url}/internal/tasks/callback", content=raw,
+                          headers=headers, timeout=10)  # fmt: skip
+
+
+def final_answer(state: dict[str, Any]) -> str:
+    """The last AI message's text."""
+    for message in reversed(state["values"]["messages"]):
+        if message["type"] == "ai" and message["content"]:
+            return str(message["content"])
+    raise AssertionError("no answer in the thread")
+
+
+def tool_messages(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ToolMessage in the thread."""
+    return [m for m in state["values"]["messages"] if m["type"] == "tool"]

@@ -1,0 +1,34 @@
+"""Background tools the integration tests drive on real workers."""
+
+from __future__ import annotations
+
+import time
+
+from langchain_core.tools import BaseTool
+
+from graphrelay.bridge import background_tool
+
+
+@background_tool(queue="io", idempotent=True, timeout=60)
+def echo_later(text: str, seconds: float = 0.0) -> str:
+    """Return `text` after `seconds`."""
+    time.sleep(seconds)
+    return f"echo: {text}"
+
+
+@background_tool(queue="io", timeout=60)
+def explode(message: str) -> str:
+    """Always fails with `message`."""
+    raise RuntimeError(message)
+
+
+@background_tool(queue="cpu", idempotent=True, timeout=120)
+def crunch(seconds: float) -> str:
+    """Busy for `seconds`, then done (the SIGKILL test kills the worker meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"crunched for {seconds} s"
+
+
+TOOLS: list[BaseTool] = [echo_later.tool, explode.tool, crunch.tool]
