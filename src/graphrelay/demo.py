@@ -2,7 +2,8 @@
 
 Starts the API and an io and a cpu worker as child processes on the embedded profile, asks
 the scripted agent to index `docs/` (on the cpu worker) and answer from the index, and prints
-every suspend and resume with timings as it watches the thread.
+every suspend and resume with timings as it watches the thread, then the ledger's record of
+each background call and the answer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
 
+from graphrelay.bridge.ledger_sqlite import SqliteLedger
 from graphrelay.processes import free_port, spawn, stopping, wait_for_log, wait_healthy
 
 console = Console()
@@ -68,7 +71,8 @@ def run_demo(docs: Path, question: str, *, keep_data: bool = False) -> None:
                 wait_for_log(logs / "worker-io.log", " ready.", io)
                 wait_for_log(logs / "worker-cpu.log", " ready.", cpu)
             console.print(f"[dim]API on {base_url}, workers ready; data in {data_dir}[/dim]")
-            answer = _converse(base_url, question)
+            thread_id, answer = _converse(base_url, question)
+        console.print(_calls_table(data_dir, thread_id))
         console.print(Panel(answer, title="final answer", border_style="green"))
         console.print("[dim]children stopped[/dim]")
     except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
@@ -78,7 +82,8 @@ def run_demo(docs: Path, question: str, *, keep_data: bool = False) -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _converse(base_url: str, question: str, timeout: float = 300) -> str:
+def _converse(base_url: str, question: str, timeout: float = 300) -> tuple[str, str]:
+    """Ask `question` on a new thread and watch it to the end; (thread id, answer)."""
     with httpx.Client(base_url=base_url, timeout=30) as client:
         thread = _ok(client.post("/threads", json={"metadata": {"source": "demo"}}))
         thread_id = thread["thread_id"]
@@ -90,16 +95,32 @@ def _converse(base_url: str, question: str, timeout: float = 300) -> str:
         deadline = time.monotonic() + timeout
         with console.status("agent thinking…") as status:
             while time.monotonic() < deadline:
+                # Status before state: a state read after "idle" is the final one.
+                thread_status = _ok(client.get(f"/threads/{thread_id}"))["status"]
                 state = _ok(client.get(f"/threads/{thread_id}/state"))
                 _report_changes(watch, state)
-                thread_status = _ok(client.get(f"/threads/{thread_id}"))["status"]
                 if thread_status == "error":
                     raise RuntimeError("the run ended in an error; see the API log")
                 if thread_status == "idle" and not state["interrupts"]:
-                    return _final_answer(state)
+                    return thread_id, _final_answer(state)
                 status.update(_status_line(watch))
                 time.sleep(0.05)
     raise TimeoutError(f"no answer after {timeout} s")
+
+
+def _calls_table(data_dir: Path, thread_id: str) -> Table:
+    ledger = SqliteLedger(data_dir / "ledger.sqlite")
+    table = Table(title="background calls (from the ledger)")
+    for column in ("tool", "queue", "status", "executions", "dispatch → result"):
+        table.add_column(column)
+    for record in ledger.for_thread(thread_id):
+        took = (
+            "" if record.finished_at is None else f"{record.finished_at - record.created_at:.2f}s"
+        )
+        table.add_row(record.tool, record.queue, record.status.value.upper(),
+                      str(record.attempts), took)  # fmt: skip
+    ledger.close()
+    return table
 
 
 def _ok(response: httpx.Response) -> Any:

@@ -69,16 +69,26 @@ def wait_for_log(
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """SIGTERM the child's process group, then SIGKILL it if it lingers."""
-    if process.poll() is not None:
-        return
+    stop_all([process], timeout)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """Stop several children at once: SIGTERM every group, then SIGKILL whoever lingers."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        os.killpg(process.pid, sig)
 
 
 @contextlib.contextmanager
@@ -87,5 +97,4 @@ def stopping(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
     try:
         yield
     finally:
-        for process in reversed(processes):
-            stop(process)
+        stop_all(processes)

@@ -16,11 +16,10 @@ from tests.support.stack import Stack, stack_env
 def _embedded(data_dir: Path) -> Iterator[Stack]:
     stack = Stack(stack_env(data_dir, GRAPHRELAY_PROFILE="embedded"), data_dir)
     try:
-        for name in ("api", "io", "cpu"):
-            stack.start(name)
+        stack.start("api", "io", "cpu")
         yield stack
     finally:
-        stack.stop_all()
+        stack.stop()
 
 
 def _production(data_dir: Path) -> Iterator[Stack]:
@@ -39,11 +38,10 @@ def _production(data_dir: Path) -> Iterator[Stack]:
     )
     stack = Stack(env, data_dir)
     try:
-        for name in ("api", "io", "cpu"):
-            stack.start(name)
+        stack.start("api", "io", "cpu")
         yield stack
     finally:
-        stack.stop_all()
+        stack.stop()
         services.drop_vhost(vhost)
         services.drop_database(database)
         services.clear_prefix(prefix)

@@ -20,7 +20,7 @@ from graphrelay.bridge.records import TaskRecord
 from graphrelay.bridge.webhooks import signed_headers
 from graphrelay.config import Settings, new_webhook_secret
 from graphrelay.ports import Ledger
-from graphrelay.processes import free_port, spawn, stop, wait_for_log, wait_healthy
+from graphrelay.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "tests" / "support" / "scripts.json"
@@ -66,24 +66,20 @@ class Stack:
         """A process's log file."""
         return self.data_dir / "logs" / f"{name}.log"
 
-    def start(self, name: str) -> None:
-        """Start `api`, `io` or `cpu` and wait until it is ready."""
-        args = ["serve"] if name == "api" else ["worker", "--pool", name, "--loglevel", "info"]
-        process = spawn(args, self.env, self.log(name), cwd=REPO)
-        self.processes[name] = process
-        if name == "api":
-            wait_healthy(self.base_url, process)
-        else:
-            wait_for_log(self.log(name), " ready.", process)
+    def start(self, *names: str) -> None:
+        """Start `api`, `io` and/or `cpu` side by side and wait until each is ready."""
+        for name in names:
+            args = ["serve"] if name == "api" else ["worker", "--pool", name]
+            self.processes[name] = spawn(args, self.env, self.log(name), cwd=REPO)
+        for name in names:
+            if name == "api":
+                wait_healthy(self.base_url, self.processes[name])
+            else:
+                wait_for_log(self.log(name), " ready.", self.processes[name])
 
-    def stop(self, name: str) -> None:
-        """Stop one process."""
-        stop(self.processes.pop(name))
-
-    def stop_all(self) -> None:
-        """Stop every process."""
-        for name in list(self.processes):
-            self.stop(name)
+    def stop(self, *names: str) -> None:
+        """Stop the named processes (all of them when none is named)."""
+        stop_all([self.processes.pop(name) for name in names or list(self.processes)])
 
     def ledger(self) -> Ledger:
         """The ledger the stack shares."""

@@ -100,6 +100,7 @@ class RunExecutor:
                 kwargs={"command": {"resume": ready}},
             )
             await asyncio.to_thread(self.store.put_run, run)
+            await self._set_thread_status(thread_id, "busy")
             log.info("resuming thread %s with %s", thread_id, _task_ids(ready))
             await resume_once(graph, config, self.ledger, ready)
             await self._set_run(run, "success")

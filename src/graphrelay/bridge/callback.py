@@ -45,7 +45,7 @@ class WebhookNotifier:
         self._retrying = Retrying(
             retry=retry_if_exception(_worth_retrying),
             stop=stop_after_attempt(max_attempts),
-            wait=wait_exponential_jitter(initial=initial_backoff, max=max_backoff),
+            wait=wait_exponential_jitter(multiplier=initial_backoff, max=max_backoff),
             reraise=True,
         )
         self._client = httpx.Client(timeout=timeout)

@@ -40,7 +40,11 @@ def search_index(query: str, name: str = "default") -> str:
     hits = search(load_index(_index_file(name)), query, k=3)
     if not hits:
         return f"no passage in index {name!r} matches {query!r}"
-    return "\n\n".join(f"[{hit.source} #{hit.chunk_no}] {hit.text}" for hit in hits)
+    return "\n\n".join(f"[{hit.source} #{hit.chunk_no}] {_clip(hit.text)}" for hit in hits)
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 @background_tool(queue="io", idempotent=True, timeout=120)

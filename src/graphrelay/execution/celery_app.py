@@ -50,7 +50,6 @@ def create_celery_app(settings: Settings) -> Celery:
         accept_content=["json"],
         task_track_started=True,
         broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
     if settings.broker_url.startswith("filesystem://"):
@@ -62,12 +61,13 @@ def create_celery_app(settings: Settings) -> Celery:
 
 def _filesystem_transport(settings: Settings) -> dict[str, object]:
     folder = settings.broker_folder
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
         "polling_interval": settings.poll_interval,
     }

@@ -1,0 +1,103 @@
+"""Both ledger adapters obey the same transition rules, atomically (real SQLite, real Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from graphrelay.bridge.ledger import open_ledger
+from graphrelay.bridge.ledger_redis import RedisLedger
+from graphrelay.bridge.ledger_sqlite import SqliteLedger
+from graphrelay.bridge.records import TaskRecord, TaskStatus
+from graphrelay.ports import Ledger
+from tests.support import services
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        adapter: Ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+        yield adapter
+        adapter.close()
+        return
+    services.check_redis()
+    prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
+    adapter = RedisLedger(services.REDIS_URL, prefix)
+    yield adapter
+    adapter.close()
+    services.clear_prefix(prefix)
+
+
+def _record(task_id: str = "gr-1", thread_id: str = "t1") -> TaskRecord:
+    return TaskRecord(task_id=task_id, thread_id=thread_id, tool="echo", queue="io")
+
+
+def test_intend_keeps_the_first_record(ledger: Ledger) -> None:
+    first = ledger.intend(_record())
+    ledger.mark_dispatched("gr-1")
+
+    again = ledger.intend(_record())
+
+    assert first.status == TaskStatus.INTENDED
+    assert again.status == TaskStatus.DISPATCHED
+
+
+def test_transitions_follow_the_protocol(ledger: Ledger) -> None:
+    ledger.intend(_record())
+    assert ledger.finish("gr-1", TaskStatus.COMPLETED, result={"n": 1})
+    ledger.mark_dispatched("gr-1")  # too late: no effect
+    assert ledger.get("gr-1").status == TaskStatus.COMPLETED  # type: ignore[union-attr]
+
+    ledger.mark_applied(["gr-1"])
+    record = ledger.get("gr-1")
+
+    assert record is not None
+    assert record.status == TaskStatus.APPLIED
+    assert record.result == {"n": 1}
+    assert record.finished_at is not None
+
+
+def test_applied_only_after_an_outcome(ledger: Ledger) -> None:
+    ledger.intend(_record())
+    ledger.mark_applied(["gr-1"])
+    assert ledger.get("gr-1").status == TaskStatus.INTENDED  # type: ignore[union-attr]
+
+
+def test_first_write_wins_under_concurrency(ledger: Ledger) -> None:
+    ledger.intend(_record())
+
+    def finish(n: int) -> bool:
+        return ledger.finish("gr-1", TaskStatus.COMPLETED, result=n)
+
+    with ThreadPoolExecutor(16) as pool:
+        wins = list(pool.map(finish, range(32)))
+
+    assert wins.count(True) == 1
+    assert ledger.get("gr-1").result == wins.index(True)  # type: ignore[union-attr]
+
+
+def test_attempts_count_every_execution(ledger: Ledger) -> None:
+    ledger.intend(_record())
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: ledger.start_attempt("gr-1"), range(10)))
+    assert ledger.get("gr-1").attempts == 10  # type: ignore[union-attr]
+    assert ledger.start_attempt("missing") == 0
+
+
+def test_for_thread_lists_only_that_thread_oldest_first(ledger: Ledger) -> None:
+    for n in range(3):
+        ledger.intend(_record(f"gr-a{n}", "thread-a"))
+    ledger.intend(_record("gr-b", "thread-b"))
+
+    assert [r.task_id for r in ledger.for_thread("thread-a")] == ["gr-a0", "gr-a1", "gr-a2"]
+    assert ledger.for_thread("nobody") == []
+    assert ledger.get("missing") is None
+
+
+def test_open_ledger_refuses_unknown_urls() -> None:
+    with pytest.raises(ValueError, match="unsupported ledger URL"):
+        open_ledger("mysql://x")
