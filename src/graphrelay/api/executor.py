@@ -59,7 +59,7 @@ class RunExecutor:
 
     async def _execute(self, run: RunRecord, graph_input: Any) -> None:
         graph = self.graph_for(run.assistant_id)
-        config = _config(run.thread_id)
+        config = thread_config(run.thread_id)
         async with self.locks.hold(run.thread_id):
             await self._set_run(run, "running")
             try:
@@ -90,7 +90,7 @@ class RunExecutor:
 
     async def _resume_ready(self, graph_id: str, thread_id: str) -> None:
         """Resume with stored outcomes until none is left; the caller holds the lock."""
-        graph, config = self.graph_for(graph_id), _config(thread_id)
+        graph, config = self.graph_for(graph_id), thread_config(thread_id)
         while ready := await ready_resumes(graph, config, self.ledger):
             run = RunRecord(
                 thread_id=thread_id,
@@ -106,7 +106,7 @@ class RunExecutor:
             await self._set_run(run, "success")
 
     async def _settle_thread(self, graph_id: str, thread_id: str) -> None:
-        state = await self.graph_for(graph_id).aget_state(_config(thread_id))
+        state = await self.graph_for(graph_id).aget_state(thread_config(thread_id))
         await self._set_thread_status(thread_id, "interrupted" if state.interrupts else "idle")
 
     async def _set_run(self, run: RunRecord, status: RunStatus) -> None:
@@ -120,7 +120,8 @@ class RunExecutor:
             await asyncio.to_thread(self.store.put_thread, thread)
 
 
-def _config(thread_id: str) -> RunnableConfig:
+def thread_config(thread_id: str) -> RunnableConfig:
+    """The LangGraph config that addresses a thread's latest checkpoint."""
     return {"configurable": {"thread_id": thread_id}}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -12,6 +11,7 @@ import redis
 from pydantic import BaseModel
 
 from graphrelay.api.records import RunRecord, ThreadRecord
+from graphrelay.sqlite import ThreadLocalSqlite
 
 Doc = TypeVar("Doc", bound=BaseModel)
 
@@ -36,9 +36,7 @@ class SqliteDocuments:
     """DocumentStore in one SQLite table (one connection per OS thread)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._local = threading.local()
+        self._sqlite = ThreadLocalSqlite(path)
         self._db().executescript(
             "CREATE TABLE IF NOT EXISTS docs (kind TEXT, id TEXT, parent TEXT, seq INTEGER,"
             " doc TEXT, PRIMARY KEY (kind, id));"
@@ -46,11 +44,7 @@ class SqliteDocuments:
         )
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return self._sqlite.connection()
 
     def put(self, kind: str, doc_id: str, doc: str, parent: str = "") -> None:
         """Insert or replace a document, keeping its first insertion order."""

@@ -6,11 +6,11 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from pydantic import BaseModel, Field, model_validator
 
 from graphrelay.api.errors import conflict, not_found
+from graphrelay.api.executor import thread_config
 from graphrelay.api.records import RunRecord, ThreadRecord, now
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.api.serialize import state_json
@@ -92,7 +92,9 @@ async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
     result = thread.model_dump(mode="json", exclude={"graph_id"})
     result.update(values={}, interrupts={})
     if thread.graph_id:
-        state = state_json(await runtime.graphs[thread.graph_id].aget_state(_config(thread_id)))
+        state = state_json(
+            await runtime.graphs[thread.graph_id].aget_state(thread_config(thread_id))
+        )
         result["values"] = state["values"]
         result["interrupts"] = {
             task["id"]: task["interrupts"] for task in state["tasks"] if task["interrupts"]
@@ -107,7 +109,7 @@ async def get_state(thread_id: str, request: Request) -> dict[str, Any]:
     thread = await _thread(runtime, thread_id)
     if thread.graph_id is None:
         return _empty_state(thread_id)
-    snapshot = await runtime.graphs[thread.graph_id].aget_state(_config(thread_id))
+    snapshot = await runtime.graphs[thread.graph_id].aget_state(thread_config(thread_id))
     return state_json(snapshot)
 
 
@@ -168,7 +170,3 @@ async def get_run(thread_id: str, run_id: str, request: Request) -> RunRecord:
     if run is None or run.thread_id != thread_id:
         raise not_found("run", run_id)
     return run
-
-
-def _config(thread_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id}}

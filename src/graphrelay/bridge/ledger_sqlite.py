@@ -7,7 +7,6 @@ the file's write lock and a transition reads and writes the same version of a re
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from graphrelay.bridge.records import (
     to_dispatched,
     to_finished,
 )
+from graphrelay.sqlite import ThreadLocalSqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -39,23 +39,12 @@ class SqliteLedger:
     """Ledger adapter over one SQLite file (WAL mode, one connection per OS thread)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connection().executescript(SCHEMA)
-
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        self._sqlite = ThreadLocalSqlite(path)
+        self._sqlite.connection().executescript(SCHEMA)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
+        db = self._sqlite.connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -97,7 +86,7 @@ class SqliteLedger:
 
     def get(self, task_id: str) -> TaskRecord | None:
         """The record for `task_id`, or None."""
-        return self._read(self._connection(), task_id)
+        return self._read(self._sqlite.connection(), task_id)
 
     def mark_dispatched(self, task_id: str) -> None:
         """INTENDED → DISPATCHED (no-op from any other state)."""
@@ -123,7 +112,7 @@ class SqliteLedger:
     def for_thread(self, thread_id: str) -> list[TaskRecord]:
         """Every record of one thread, oldest first."""
         rows = (
-            self._connection()
+            self._sqlite.connection()
             .execute("SELECT doc FROM tasks WHERE thread_id = ?", (thread_id,))
             .fetchall()
         )
@@ -131,8 +120,5 @@ class SqliteLedger:
         return sorted(records, key=lambda record: record.created_at)
 
     def close(self) -> None:
-        """Close this OS thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        """Close this thread's connection."""
+        self._sqlite.close()

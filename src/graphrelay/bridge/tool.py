@@ -80,7 +80,10 @@ class BackgroundTool:
         self.celery_task: Task = self._register_celery_task()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise BackgroundToolOutsideGraphError(
+        raise self._outside_graph()
+
+    def _outside_graph(self) -> BackgroundToolOutsideGraphError:
+        return BackgroundToolOutsideGraphError(
             f"{self.name} is a background tool: give `{self.name}.tool` to an agent whose graph "
             "has a checkpointer and a thread_id, or call `.run_inline(...)` to run its body here"
         )
@@ -102,7 +105,7 @@ class BackgroundTool:
         thread_id = configurable.get("thread_id")
         tool_call_id = runtime.tool_call_id if runtime else None
         if not thread_id or not tool_call_id or _CHECKPOINTER_KEY not in configurable:
-            self(**kwargs)  # raises the outside-a-graph error
+            raise self._outside_graph()
         checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
         bridge = services.current()
         record = bridge.ledger.intend(
