@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -120,3 +121,17 @@ def test_a_tool_that_raises_gives_the_agent_a_readable_error(stack: Stack) -> No
     explode_record = next(r for r in stack.records(thread_id) if r.tool == "explode")
     assert explode_record.status == TaskStatus.APPLIED
     assert explode_record.error is not None
+
+
+def test_fetch_url_runs_on_an_io_worker(stack: Stack) -> None:
+    thread_id = stack.start_thread("fetch the api description")
+
+    state = stack.wait_done(thread_id)
+
+    [fetched] = tool_messages(state)
+    page = json.loads(fetched["content"])
+    assert page["status"] == 200
+    assert page["content_type"] == "application/json"
+    assert '"title":"graphrelay"' in page["text"]
+    [record] = stack.records(thread_id)
+    assert (record.tool, record.queue, record.attempts) == ("fetch_url", "io", 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from graphrelay.bridge.dispatch import CeleryDispatcher
 from graphrelay.bridge.ledger import open_ledger
 from graphrelay.bridge.locks import thread_locks_for
 from graphrelay.config import Settings
-from graphrelay.execution.celery_app import create_celery_app
+from graphrelay.execution.celery_app import create_celery_app, declare_topology
 from graphrelay.orchestrator.registry import Graph, build_graphs
 from graphrelay.ports import Ledger, TaskDispatchPort
 from graphrelay.state.factory import open_checkpointer
@@ -36,7 +37,10 @@ async def open_runtime(
 ) -> AsyncIterator[ApiRuntime]:
     """Open every adapter the settings name, install the bridge, and close it all after."""
     ledger = open_ledger(settings.ledger_url, settings.key_prefix)
-    dispatcher = dispatcher or CeleryDispatcher(create_celery_app(settings))
+    if dispatcher is None:
+        celery_app = create_celery_app(settings)
+        await asyncio.to_thread(declare_topology, celery_app)
+        dispatcher = CeleryDispatcher(celery_app)
     services.install(
         services.BridgeServices(
             ledger=ledger,

@@ -59,6 +59,18 @@ def create_celery_app(settings: Settings) -> Celery:
     return app
 
 
+def declare_topology(app: Celery) -> None:
+    """Declare the exchanges, queues and bindings, the dead-letter queue included.
+
+    Celery declares only the queues it publishes to or consumes from; without this nobody
+    declares `dead_letter`, and the broker would drop what the work queues dead-letter.
+    """
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in app.conf.task_queues:
+            queue(channel).declare()
+
+
 def _filesystem_transport(settings: Settings) -> dict[str, object]:
     folder = settings.broker_folder
     for sub in ("queue", "processed", "control"):
