@@ -8,23 +8,17 @@ re-reads and retries when another process changed the record in between, so firs
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
 
 import redis
 
+from graphrelay.bridge.ledger_base import TransitionLedger
 from graphrelay.bridge.records import (
     TaskRecord,
-    TaskStatus,
     Transition,
-    count_attempt,
-    to_applied,
-    to_dispatched,
-    to_finished,
 )
 
 
-class RedisLedger:
+class RedisLedger(TransitionLedger):
     """Ledger adapter over a Redis database; keys start with `prefix`."""
 
     def __init__(self, url: str, prefix: str = "graphrelay") -> None:
@@ -74,27 +68,6 @@ class RedisLedger:
 
         self.redis.transaction(attempt, key)
         return changed
-
-    def mark_dispatched(self, task_id: str) -> None:
-        """INTENDED → DISPATCHED (no-op from any other state)."""
-        self._update(task_id, to_dispatched)
-
-    def start_attempt(self, task_id: str) -> int:
-        """Count one more execution by a worker; return the new count."""
-        record = self._update(task_id, count_attempt)
-        return record.attempts if record else 0
-
-    def finish(
-        self, task_id: str, status: TaskStatus, result: Any = None, error: str | None = None
-    ) -> bool:
-        """Store the outcome if none is stored yet (first write wins); True if this one won."""
-        changed = self._update(task_id, lambda record: to_finished(record, status, result, error))
-        return changed is not None
-
-    def mark_applied(self, task_ids: Iterable[str]) -> None:
-        """COMPLETED | FAILED → APPLIED once the thread has taken the outcome in."""
-        for task_id in task_ids:
-            self._update(task_id, to_applied)
 
     def for_thread(self, thread_id: str) -> list[TaskRecord]:
         """Every record of one thread, oldest first."""

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from graphrelay.bridge.ledger_base import TransitionLedger
 from graphrelay.bridge.records import (
     TaskRecord,
-    TaskStatus,
     Transition,
-    count_attempt,
-    to_applied,
-    to_dispatched,
-    to_finished,
 )
 from graphrelay.sqlite import ThreadLocalSqlite
 
@@ -35,7 +30,7 @@ CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks (thread_id);
 """
 
 
-class SqliteLedger:
+class SqliteLedger(TransitionLedger):
     """Ledger adapter over one SQLite file (WAL mode, one connection per OS thread)."""
 
     def __init__(self, path: Path) -> None:
@@ -87,27 +82,6 @@ class SqliteLedger:
     def get(self, task_id: str) -> TaskRecord | None:
         """The record for `task_id`, or None."""
         return self._read(self._sqlite.connection(), task_id)
-
-    def mark_dispatched(self, task_id: str) -> None:
-        """INTENDED → DISPATCHED (no-op from any other state)."""
-        self._update(task_id, to_dispatched)
-
-    def start_attempt(self, task_id: str) -> int:
-        """Count one more execution by a worker; return the new count."""
-        record = self._update(task_id, count_attempt)
-        return record.attempts if record else 0
-
-    def finish(
-        self, task_id: str, status: TaskStatus, result: Any = None, error: str | None = None
-    ) -> bool:
-        """Store the outcome if none is stored yet (first write wins); True if this one won."""
-        changed = self._update(task_id, lambda record: to_finished(record, status, result, error))
-        return changed is not None
-
-    def mark_applied(self, task_ids: Iterable[str]) -> None:
-        """COMPLETED | FAILED → APPLIED once the thread has taken the outcome in."""
-        for task_id in task_ids:
-            self._update(task_id, to_applied)
 
     def for_thread(self, thread_id: str) -> list[TaskRecord]:
         """Every record of one thread, oldest first."""
