@@ -3,7 +3,7 @@
 Two profiles fill in whatever URL is left unset:
 - `embedded` (default): no servers. SQLite checkpoints and ledger, Celery on kombu's
   file-system transport, Celery results in files, all under `data_dir`.
-- `production`: RabbitMQ broker, Redis ledger and Celery results, PostgreSQL checkpoints.
+- `production`: RabbitMQ broker; Redis for the ledger, Celery results and checkpoints.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ PRODUCTION_DEFAULTS = {
     "broker_url": "amqp://guest:guest@127.0.0.1:5672//",
     "result_backend": "redis://127.0.0.1:6379/0",
     "ledger_url": "redis://127.0.0.1:6379/0",
-    "checkpointer_url": "postgresql://postgres@127.0.0.1:5432/postgres",
+    "checkpointer_url": "redis://127.0.0.1:6379/0",
 }
 
 
@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     ledger_url: str = ""
     checkpointer_url: str = ""
     key_prefix: str = "graphrelay"
+    checkpoint_ttl_seconds: float | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8123

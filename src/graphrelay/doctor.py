@@ -70,7 +70,11 @@ def _checkpointer(settings: Settings) -> str:
     from graphrelay.state.factory import open_checkpointer
 
     async def probe() -> None:
-        async with open_checkpointer(settings.checkpointer_url):
+        async with open_checkpointer(
+            settings.checkpointer_url,
+            prefix=settings.key_prefix,
+            ttl_seconds=settings.checkpoint_ttl_seconds,
+        ):
             pass
 
     try:

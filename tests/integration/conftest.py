@@ -1,5 +1,6 @@
-"""Stacks of real processes: embedded (files and SQLite) and production (RabbitMQ, Redis,
-PostgreSQL). Each is started once per test module and torn down after."""
+"""Stacks of real processes: embedded (files and SQLite) and production (RabbitMQ and Redis,
+with graphrelay's Redis checkpointer). Each is started once per test module and torn down
+after."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ def _embedded(data_dir: Path) -> Iterator[Stack]:
 def _production(data_dir: Path) -> Iterator[Stack]:
     services.check_redis()
     vhost = services.new_vhost()
-    database = services.new_database()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
     env = stack_env(
         data_dir,
@@ -33,7 +33,6 @@ def _production(data_dir: Path) -> Iterator[Stack]:
         GRAPHRELAY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
         GRAPHRELAY_RESULT_BACKEND=services.REDIS_URL,
         GRAPHRELAY_LEDGER_URL=services.REDIS_URL,
-        GRAPHRELAY_CHECKPOINTER_URL=database,
         GRAPHRELAY_KEY_PREFIX=prefix,
     )
     stack = Stack(env, data_dir)
@@ -43,7 +42,6 @@ def _production(data_dir: Path) -> Iterator[Stack]:
     finally:
         stack.stop()
         services.drop_vhost(vhost)
-        services.drop_database(database)
         services.clear_prefix(prefix)
 
 
@@ -55,7 +53,7 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """API and workers on RabbitMQ, Redis and PostgreSQL."""
+    """API and workers on RabbitMQ and Redis (ledger, results and checkpoints)."""
     yield from _production(tmp_path_factory.mktemp("production"))
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -74,3 +76,40 @@ def clear_prefix(prefix: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, with AOF, on a free port under a temp dir."""
+
+    def __init__(self, directory: Path) -> None:
+        from graphrelay.processes import free_port
+
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+             "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise TimeoutError(f"private redis-server on {self.port} did not start")
+
+    def kill(self) -> None:
+        """SIGKILL the server: no shutdown, no final save."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

@@ -19,13 +19,13 @@ def test_embedded_profile_needs_no_servers(tmp_path: Path) -> None:
     assert settings.callback_url == "http://127.0.0.1:8123/internal/tasks/callback"
 
 
-def test_production_profile_uses_rabbitmq_redis_and_postgres(tmp_path: Path) -> None:
+def test_production_profile_uses_rabbitmq_and_redis(tmp_path: Path) -> None:
     settings = Settings(profile="production", data_dir=tmp_path)
 
     assert settings.broker_url.startswith("amqp://")
     assert settings.ledger_url.startswith("redis://")
     assert settings.result_backend.startswith("redis://")
-    assert settings.checkpointer_url.startswith("postgresql://")
+    assert settings.checkpointer_url.startswith("redis://")
 
 
 def test_env_vars_override_profile_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,7 +51,11 @@ async def open_runtime(
     )
     store = open_run_store(settings.ledger_url, settings.key_prefix, settings.data_dir)
     try:
-        async with open_checkpointer(settings.checkpointer_url) as checkpointer:
+        async with open_checkpointer(
+            settings.checkpointer_url,
+            prefix=settings.key_prefix,
+            ttl_seconds=settings.checkpoint_ttl_seconds,
+        ) as checkpointer:
             graphs = build_graphs(settings, checkpointer)
             locks = thread_locks_for(settings.ledger_url, settings.key_prefix)
             executor = RunExecutor(graphs, ledger, locks, store)

@@ -1,0 +1,629 @@
+"""A LangGraph checkpointer on plain Redis (6.2+ or Valkey), with no modules.
+
+Why our own: the official `langgraph-checkpoint-redis` needs RediSearch and RedisJSON, which
+plain Redis, Valkey and most managed services lack, and its `list` slows as threads grow.
+This saver keeps each thread in a handful of hashes and sorted sets, so every operation
+touches one thread's keys and nothing scans the keyspace.
+
+Key layout (`P` = prefix; `{T}` = the thread id as a Redis Cluster hash tag, so a thread's
+keys share one slot; `NS` = checkpoint namespace, last so it may hold any character):
+
+    P:threads                      set   every thread id (for `list(None)`)
+    P:run-threads:RUN              set   threads a run wrote checkpoints to
+    P:{T}:namespaces               set   the thread's checkpoint namespaces
+    P:{T}:runs                     set   run ids that wrote to the thread
+    P:{T}:run:RUN                  set   "NS␟ID" of each checkpoint that run wrote
+    P:{T}:i:NS                     zset  checkpoint ids (score 0: ordered by id, i.e. by time)
+    P:{T}:c:NS / m:NS / p:NS       hash  id → checkpoint (without values) / metadata / parent id
+    P:{T}:v:NS                     hash  id → JSON list of the blob fields the checkpoint reads
+    P:{T}:b:NS                     hash  "CHANNEL␟VERSION" → value: each channel version once
+    P:{T}:w:ID:NS                  hash  "TASK␟IDX" → one pending write
+
+Values go through `self.serde` and are stored as `type NUL bytes`. Each operation is written
+once as a generator of command batches (sans-IO), run by a sync and an async driver; a put is
+one round trip (MULTI/EXEC) and a `get_tuple` is one Lua call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import random
+import weakref
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio as aioredis
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+T = TypeVar("T")
+Command = tuple[Any, ...]
+Batch = tuple[bool, list[Command]]  # (atomic, commands)
+Ops = Generator[Batch, list[Any], T]
+
+SEP = "\x1f"
+EMPTY = b"empty\x00"
+LIST_CHUNK = 64
+
+# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b;
+# ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0.
+GET_TUPLE_LUA = """
+local id = ARGV[1]
+if id == "" then
+  local latest = redis.call("ZREVRANGEBYLEX", KEYS[1], "+", "-", "LIMIT", 0, 1)
+  if #latest == 0 then return false end
+  id = latest[1]
+end
+local checkpoint = redis.call("HGET", KEYS[2], id)
+if not checkpoint then return false end
+local fields = cjson.decode(redis.call("HGET", KEYS[5], id) or "[]")
+local blobs = {}
+if #fields > 0 then
+  local values = redis.call("HMGET", KEYS[6], unpack(fields))
+  for n, field in ipairs(fields) do
+    if values[n] then
+      blobs[#blobs + 1] = field
+      blobs[#blobs + 1] = values[n]
+    end
+  end
+end
+local writes_key = ARGV[2] .. id .. ARGV[3]
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  for _, key in ipairs(KEYS) do redis.call("PEXPIRE", key, ttl) end
+  redis.call("PEXPIRE", writes_key, ttl)
+end
+return {id, checkpoint, redis.call("HGET", KEYS[3], id), redis.call("HGET", KEYS[4], id),
+        blobs, redis.call("HGETALL", writes_key)}
+"""
+
+
+@dataclass(frozen=True)
+class NamespaceKeys:
+    """The keys of one (thread, namespace)."""
+
+    index: str
+    checkpoints: str
+    metadata: str
+    parents: str
+    versions: str
+    blobs: str
+    writes_prefix: str
+    suffix: str
+
+    def writes(self, checkpoint_id: str) -> str:
+        """The pending-writes hash of one checkpoint."""
+        return f"{self.writes_prefix}{checkpoint_id}{self.suffix}"
+
+    def fixed(self) -> list[str]:
+        """Every key but the per-checkpoint writes hashes."""
+        return [self.index, self.checkpoints, self.metadata, self.parents, self.versions,
+                self.blobs]  # fmt: skip
+
+
+class RedisSaver(BaseCheckpointSaver[str]):
+    """Checkpointer on plain Redis; sync and async methods share one implementation."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "graphrelay:cp",
+        ttl_seconds: float | None = None,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        self.url = url
+        self.prefix = prefix
+        self.ttl_ms = int(ttl_seconds * 1000) if ttl_seconds else 0
+        self._client = redis.Redis.from_url(url)
+        # An asyncio client is bound to the loop that made it, so keep one per loop.
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aioredis.Redis
+        ] = weakref.WeakKeyDictionary()
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _thread(self, thread_id: str) -> str:
+        return f"{self.prefix}:{{{thread_id}}}"
+
+    def _ns_keys(self, thread_id: str, ns: str) -> NamespaceKeys:
+        base = self._thread(thread_id)
+        return NamespaceKeys(
+            index=f"{base}:i:{ns}",
+            checkpoints=f"{base}:c:{ns}",
+            metadata=f"{base}:m:{ns}",
+            parents=f"{base}:p:{ns}",
+            versions=f"{base}:v:{ns}",
+            blobs=f"{base}:b:{ns}",
+            writes_prefix=f"{base}:w:",
+            suffix=f":{ns}",
+        )
+
+    def _ttl(self, keys: Sequence[str]) -> builtins.list[Command]:
+        return [("PEXPIRE", key, self.ttl_ms) for key in keys] if self.ttl_ms else []
+
+    # -- drivers -------------------------------------------------------------------------
+
+    def _run(self, ops: Ops[T]) -> T:
+        try:
+            batch = next(ops)
+            while True:
+                batch = ops.send(_execute(self._client.pipeline(transaction=batch[0]), batch))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _arun(self, ops: Ops[T]) -> T:
+        client = self._async_client()
+        try:
+            batch = next(ops)
+            while True:
+                pipe = client.pipeline(transaction=batch[0])
+                for command in batch[1]:
+                    pipe.execute_command(*command)
+                batch = ops.send(await pipe.execute())
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _async_client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = aioredis.Redis.from_url(self.url)
+        return client
+
+    # -- put -----------------------------------------------------------------------------
+
+    def _put_ops(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Ops[RunnableConfig]:
+        thread_id = str(config["configurable"]["thread_id"])
+        ns = str(config["configurable"].get("checkpoint_ns", ""))
+        checkpoint_id = checkpoint["id"]
+        keys = self._ns_keys(thread_id, ns)
+        stored: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = stored.pop("channel_values")
+        blobs: builtins.list[Any] = []
+        for channel, version in new_versions.items():
+            blobs += [_blob_field(channel, version),
+                      self._dump(values[channel]) if channel in values else EMPTY]  # fmt: skip
+        reads = [_blob_field(ch, v) for ch, v in checkpoint["channel_versions"].items()]
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        run_id = full_metadata.get("run_id")
+        thread = self._thread(thread_id)
+        commands: builtins.list[Command] = [("SADD", f"{self.prefix}:threads", thread_id)]
+        if run_id:
+            commands.append(("SADD", f"{self.prefix}:run-threads:{run_id}", thread_id))
+        commands += [
+            ("MULTI",),
+            ("SADD", f"{thread}:namespaces", ns),
+            ("ZADD", keys.index, 0, checkpoint_id),
+            ("HSET", keys.checkpoints, checkpoint_id, self._dump(stored)),
+            ("HSET", keys.metadata, checkpoint_id, self._dump(full_metadata)),
+            (
+                "HSET",
+                keys.parents,
+                checkpoint_id,
+                config["configurable"].get("checkpoint_id") or "",
+            ),
+            ("HSET", keys.versions, checkpoint_id, json.dumps(reads)),
+        ]
+        if blobs:
+            commands.append(("HSET", keys.blobs, *blobs))
+        if run_id:
+            entry = f"{ns}{SEP}{checkpoint_id}"
+            commands += [("SADD", f"{thread}:runs", str(run_id)),
+                         ("SADD", f"{thread}:run:{run_id}", entry)]  # fmt: skip
+        commands += self._ttl([*keys.fixed(), f"{thread}:namespaces"])
+        commands.append(("EXEC",))
+        yield False, commands
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                 "checkpoint_id": checkpoint_id}}  # fmt: skip
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint atomically; only the channel versions that changed are written."""
+        return self._run(self._put_ops(config, checkpoint, metadata, new_versions))
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint atomically; only the channel versions that changed are written."""
+        return await self._arun(self._put_ops(config, checkpoint, metadata, new_versions))
+
+    # -- put_writes ----------------------------------------------------------------------
+
+    def _put_writes_ops(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+        task_path: str,
+    ) -> Ops[None]:  # fmt: skip
+        configurable = config["configurable"]
+        keys = self._ns_keys(str(configurable["thread_id"]), configurable.get("checkpoint_ns", ""))
+        key = keys.writes(configurable["checkpoint_id"])
+        commands: builtins.list[Command] = []
+        for idx, (channel, value) in enumerate(writes):
+            index = WRITES_IDX_MAP.get(channel, idx)
+            field = f"{task_id}{SEP}{index}"
+            packed = self._pack_write(task_id, channel, value, task_path)
+            # Ordinary writes keep the first copy (a retried task writes the same); special
+            # writes (errors, interrupts, resumes) replace the previous one.
+            commands.append(("HSETNX" if index >= 0 else "HSET", key, field, packed))
+        if commands:
+            yield True, commands + self._ttl([key])
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes; storing the same writes again changes nothing."""
+        self._run(self._put_writes_ops(config, writes, task_id, task_path))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes; storing the same writes again changes nothing."""
+        await self._arun(self._put_writes_ops(config, writes, task_id, task_path))
+
+    # -- get_tuple -----------------------------------------------------------------------
+
+    def _get_tuple_ops(self, config: RunnableConfig) -> Ops[CheckpointTuple | None]:
+        thread_id = str(config["configurable"]["thread_id"])
+        ns = str(config["configurable"].get("checkpoint_ns", ""))
+        keys = self._ns_keys(thread_id, ns)
+        call = ("EVAL", GET_TUPLE_LUA, 6, *keys.fixed(), get_checkpoint_id(config) or "",
+                keys.writes_prefix, keys.suffix, self.ttl_ms)  # fmt: skip
+        [found] = yield False, [call]
+        if not found:
+            return None
+        raw_id, checkpoint, metadata, parent, blobs, writes = found
+        checkpoint_id = raw_id.decode()
+        values = self._load_blobs(dict(zip(blobs[::2], blobs[1::2], strict=True)))
+        return self._tuple(thread_id, ns, checkpoint_id, checkpoint, metadata, parent, values,
+                           dict(zip(writes[::2], writes[1::2], strict=True)))  # fmt: skip
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint `config` names, or the thread's latest, with values and writes."""
+        return self._run(self._get_tuple_ops(config))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint `config` names, or the thread's latest, with values and writes."""
+        return await self._arun(self._get_tuple_ops(config))
+
+    # -- list ----------------------------------------------------------------------------
+
+    def _candidates_ops(
+        self, config: RunnableConfig | None, before: RunnableConfig | None, limit: int | None
+    ) -> Ops[builtins.list[tuple[str, str, builtins.list[str]]]]:
+        """(thread, namespace, checkpoint ids newest first) for every place `list` looks."""
+        if config is not None:
+            threads = [str(config["configurable"]["thread_id"])]
+        else:
+            [members] = yield False, [("SMEMBERS", f"{self.prefix}:threads")]
+            threads = sorted(member.decode() for member in members)
+        wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
+        namespaces = yield False, [("SMEMBERS", f"{self._thread(t)}:namespaces") for t in threads]
+        places = [(t, ns.decode()) for t, found in zip(threads, namespaces, strict=True)
+                  for ns in sorted(found)
+                  if wanted_ns is None or ns.decode() == wanted_ns]  # fmt: skip
+        before_id = get_checkpoint_id(before) if before else None
+        upper = f"({before_id}" if before_id else "+"
+        paging = ("LIMIT", 0, limit) if limit is not None else ()
+        id_lists = yield (
+            False,
+            [
+                ("ZREVRANGEBYLEX", self._ns_keys(t, ns).index, upper, "-", *paging)
+                for t, ns in places
+            ],
+        )
+        only = get_checkpoint_id(config) if config else None
+        return [
+            (t, ns, [i.decode() for i in ids if only is None or i.decode() == only])
+            for (t, ns), ids in zip(places, id_lists, strict=True)
+        ]
+
+    def _tuples_ops(
+        self, thread_id: str, ns: str, ids: builtins.list[str]
+    ) -> Ops[builtins.list[CheckpointTuple]]:
+        keys = self._ns_keys(thread_id, ns)
+        checkpoints, metadata, parents, reads, *writes = yield (
+            False,
+            [
+                ("HMGET", keys.checkpoints, *ids),
+                ("HMGET", keys.metadata, *ids),
+                ("HMGET", keys.parents, *ids),
+                ("HMGET", keys.versions, *ids),
+                *[("HGETALL", keys.writes(checkpoint_id)) for checkpoint_id in ids],
+            ],
+        )
+        fields = sorted({f for r in reads if r for f in json.loads(r)})
+        blob_values = (yield False, [("HMGET", keys.blobs, *fields)])[0] if fields else []
+        blobs = {f.encode(): v for f, v in zip(fields, blob_values, strict=True) if v is not None}
+        tuples = []
+        for n, checkpoint_id in enumerate(ids):
+            if checkpoints[n] is None:  # deleted or expired since the index was read
+                continue
+            mine = {f.encode(): blobs[f.encode()] for f in json.loads(reads[n] or "[]")
+                    if f.encode() in blobs}  # fmt: skip
+            tuples.append(self._tuple(thread_id, ns, checkpoint_id, checkpoints[n], metadata[n],
+                                      parents[n], self._load_blobs(mine), writes[n]))  # fmt: skip
+        return tuples
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, by thread and namespace, filtered by metadata."""
+        page_limit = None if filter else limit
+        emitted = 0
+        for thread_id, ns, ids in self._run(self._candidates_ops(config, before, page_limit)):
+            for start in range(0, len(ids), LIST_CHUNK):
+                chunk = ids[start : start + LIST_CHUNK]
+                for found in self._run(self._tuples_ops(thread_id, ns, chunk)):
+                    if limit is not None and emitted >= limit:
+                        return
+                    if _matches(found.metadata, filter):
+                        emitted += 1
+                        yield found
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints newest first, by thread and namespace, filtered by metadata."""
+        page_limit = None if filter else limit
+        emitted = 0
+        for thread_id, ns, ids in await self._arun(
+            self._candidates_ops(config, before, page_limit)
+        ):
+            for start in range(0, len(ids), LIST_CHUNK):
+                chunk = ids[start : start + LIST_CHUNK]
+                for found in await self._arun(self._tuples_ops(thread_id, ns, chunk)):
+                    if limit is not None and emitted >= limit:
+                        return
+                    if _matches(found.metadata, filter):
+                        emitted += 1
+                        yield found
+
+    # -- delete, copy, prune -------------------------------------------------------------
+
+    def _delete_thread_ops(self, thread_id: str) -> Ops[None]:
+        thread = self._thread(thread_id)
+        namespaces, runs = yield False, [("SMEMBERS", f"{thread}:namespaces"),
+                                         ("SMEMBERS", f"{thread}:runs")]  # fmt: skip
+        all_ns = [ns.decode() for ns in namespaces]
+        id_lists = yield False, [("ZRANGE", self._ns_keys(thread_id, ns).index, 0, -1)
+                                 for ns in all_ns]  # fmt: skip
+        doomed = [f"{thread}:namespaces", f"{thread}:runs"]
+        for ns, ids in zip(all_ns, id_lists, strict=True):
+            keys = self._ns_keys(thread_id, ns)
+            doomed += keys.fixed() + [keys.writes(i.decode()) for i in ids]
+        commands: builtins.list[Command] = [("SREM", f"{self.prefix}:threads", thread_id)]
+        for run in (r.decode() for r in runs):
+            commands += [("DEL", f"{thread}:run:{run}"),
+                         ("SREM", f"{self.prefix}:run-threads:{run}", thread_id)]  # fmt: skip
+        yield False, [*commands, ("MULTI",), ("DEL", *doomed), ("EXEC",)]
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, value and write of a thread."""
+        self._run(self._delete_thread_ops(thread_id))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, value and write of a thread."""
+        await self._arun(self._delete_thread_ops(thread_id))
+
+    def _drop_checkpoints_ops(self, thread_id: str, ns: str, ids: builtins.list[str]) -> Ops[None]:
+        """Delete some checkpoints of a namespace and the values no checkpoint reads any more."""
+        keys = self._ns_keys(thread_id, ns)
+        if ids:
+            yield True, [
+                ("ZREM", keys.index, *ids),
+                *[("HDEL", key, *ids) for key in (keys.checkpoints, keys.metadata,
+                                                  keys.parents, keys.versions)],
+                ("DEL", *[keys.writes(i) for i in ids]),
+            ]  # fmt: skip
+        reads, stored = yield False, [("HVALS", keys.versions), ("HKEYS", keys.blobs)]
+        needed = {f.encode() for r in reads for f in json.loads(r)}
+        unused = [field for field in stored if field not in needed]
+        if unused:
+            yield False, [("HDEL", keys.blobs, *unused)]
+
+    def _delete_for_runs_ops(self, run_ids: Sequence[str]) -> Ops[None]:
+        for run_id in run_ids:
+            [threads] = yield False, [("SMEMBERS", f"{self.prefix}:run-threads:{run_id}")]
+            for thread_id in sorted(t.decode() for t in threads):
+                run_key = f"{self._thread(thread_id)}:run:{run_id}"
+                [entries] = yield False, [("SMEMBERS", run_key)]
+                by_ns: dict[str, builtins.list[str]] = {}
+                for entry in entries:
+                    ns, _, checkpoint_id = entry.decode().rpartition(SEP)
+                    by_ns.setdefault(ns, []).append(checkpoint_id)
+                for ns, ids in by_ns.items():
+                    yield from self._drop_checkpoints_ops(thread_id, ns, ids)
+                yield False, [("DEL", run_key), ("SREM", f"{self._thread(thread_id)}:runs", run_id)]
+            yield False, [("DEL", f"{self.prefix}:run-threads:{run_id}")]
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) that the given runs wrote."""
+        self._run(self._delete_for_runs_ops(run_ids))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) that the given runs wrote."""
+        await self._arun(self._delete_for_runs_ops(run_ids))
+
+    def _copy_thread_ops(self, source: str, target: str) -> Ops[None]:
+        src, dst = self._thread(source), self._thread(target)
+        namespaces, runs = yield False, [("SMEMBERS", f"{src}:namespaces"),
+                                         ("SMEMBERS", f"{src}:runs")]  # fmt: skip
+        all_ns = sorted(ns.decode() for ns in namespaces)
+        id_lists = yield False, [("ZRANGE", self._ns_keys(source, ns).index, 0, -1)
+                                 for ns in all_ns]  # fmt: skip
+        pairs: builtins.list[tuple[str, str]] = [(f"{src}:namespaces", f"{dst}:namespaces"),
+                                        (f"{src}:runs", f"{dst}:runs")]  # fmt: skip
+        pairs += [(f"{src}:run:{r.decode()}", f"{dst}:run:{r.decode()}") for r in runs]
+        for ns, ids in zip(all_ns, id_lists, strict=True):
+            from_keys, to_keys = self._ns_keys(source, ns), self._ns_keys(target, ns)
+            pairs += list(zip(from_keys.fixed(), to_keys.fixed(), strict=True))
+            pairs += [(from_keys.writes(i.decode()), to_keys.writes(i.decode())) for i in ids]
+        # DUMP/RESTORE copies any key type whole; COPY would need Redis 6.2 on both ends too,
+        # but DUMP/RESTORE also works across the cluster slots of two threads.
+        dumps = yield False, [("DUMP", key) for key, _ in pairs]
+        restores: builtins.list[Command] = [
+            ("RESTORE", to, self.ttl_ms, blob, "REPLACE")
+            for (_, to), blob in zip(pairs, dumps, strict=True)
+            if blob
+        ]
+        globals_: builtins.list[Command] = (
+            [("SADD", f"{self.prefix}:threads", target)] if all_ns else []
+        )
+        globals_ += [("SADD", f"{self.prefix}:run-threads:{r.decode()}", target) for r in runs]
+        if restores or globals_:
+            yield False, [*globals_, *restores]
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, value and write of one thread to another."""
+        self._run(self._copy_thread_ops(source_thread_id, target_thread_id))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, value and write of one thread to another."""
+        await self._arun(self._copy_thread_ops(source_thread_id, target_thread_id))
+
+    def _prune_ops(self, thread_ids: Sequence[str], strategy: str) -> Ops[None]:
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: use keep_latest or delete")
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                yield from self._delete_thread_ops(thread_id)
+                continue
+            [namespaces] = yield False, [("SMEMBERS", f"{self._thread(thread_id)}:namespaces")]
+            for ns in sorted(n.decode() for n in namespaces):
+                [ids] = yield False, [("ZRANGE", self._ns_keys(thread_id, ns).index, 0, -1)]
+                yield from self._drop_checkpoints_ops(thread_id, ns, [i.decode() for i in ids[:-1]])
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`keep_latest`: keep each namespace's newest checkpoint; `delete`: delete all."""
+        self._run(self._prune_ops(thread_ids, strategy))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`keep_latest`: keep each namespace's newest checkpoint; `delete`: delete all."""
+        await self._arun(self._prune_ops(thread_ids, strategy))
+
+    # -- values --------------------------------------------------------------------------
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Zero-padded counter plus a random tail, so versions sort as strings."""
+        number = 0 if current is None else int(str(current).split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    def _dump(self, value: Any) -> bytes:
+        kind, data = self.serde.dumps_typed(value)
+        return kind.encode() + b"\x00" + data
+
+    def _load(self, raw: bytes) -> Any:
+        kind, _, data = raw.partition(b"\x00")
+        return self.serde.loads_typed((kind.decode(), data))
+
+    def _load_blobs(self, blobs: dict[bytes, bytes]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field, raw in blobs.items():
+            if raw != EMPTY:
+                values[field.decode().split(SEP, 1)[0]] = self._load(raw)
+        return values
+
+    def _pack_write(self, task_id: str, channel: str, value: Any, task_path: str) -> bytes:
+        kind, data = self.serde.dumps_typed(value)
+        return json.dumps([task_id, channel, kind, task_path]).encode() + b"\x00" + data
+
+    def _writes(self, stored: dict[bytes, bytes]) -> builtins.list[PendingWrite]:
+        unpacked = []
+        for field, raw in stored.items():
+            header, _, data = raw.partition(b"\x00")
+            task_id, channel, kind, task_path = json.loads(header)
+            idx = int(field.decode().rsplit(SEP, 1)[1])
+            value = self.serde.loads_typed((kind, data))
+            unpacked.append((writes_sort_key(task_path, task_id, idx), (task_id, channel, value)))
+        return [write for _, write in sorted(unpacked, key=lambda item: item[0])]
+
+    def _tuple(
+        self, thread_id: str, ns: str, checkpoint_id: str, checkpoint: bytes, metadata: bytes,
+        parent: bytes | None, values: dict[str, Any], writes: dict[bytes, bytes],
+    ) -> CheckpointTuple:  # fmt: skip
+        parent_id = parent.decode() if parent else ""
+        return CheckpointTuple(
+            config=_config(thread_id, ns, checkpoint_id),
+            checkpoint=self._checkpoint(checkpoint, values),
+            metadata=self._load(metadata),
+            parent_config=_config(thread_id, ns, parent_id) if parent_id else None,
+            pending_writes=self._writes(writes),
+        )
+
+    def _checkpoint(self, raw: bytes, values: dict[str, Any]) -> Checkpoint:
+        checkpoint: Checkpoint = self._load(raw)
+        checkpoint["channel_values"] = values
+        return checkpoint
+
+    def close(self) -> None:
+        """Close the sync connection pool (async clients close with their loops)."""
+        self._client.close()
+
+
+def _execute(pipe: redis.client.Pipeline, batch: Batch) -> list[Any]:
+    for command in batch[1]:
+        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+    return pipe.execute()
+
+
+def _blob_field(channel: str, version: Any) -> str:
+    return f"{channel}{SEP}{version}"
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                             "checkpoint_id": checkpoint_id}}  # fmt: skip
+
+
+def _matches(metadata: CheckpointMetadata, wanted: dict[str, Any] | None) -> bool:
+    return not wanted or all(metadata.get(k) == v for k, v in wanted.items())
