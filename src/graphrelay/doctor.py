@@ -140,6 +140,21 @@ CHECKS: list[Check] = [
 ]
 
 
+# What an API replica needs to take traffic (the API's own health is not one of them).
+READINESS_CHECKS = [check for check in CHECKS if check[0] in ("broker", "results", "ledger")]
+
+
+def failing_checks(settings: Settings, checks: list[Check]) -> dict[str, str]:
+    """Name → what is wrong, for each of `checks` that fails."""
+    problems: dict[str, str] = {}
+    for name, check in checks:
+        try:
+            check(settings)
+        except CheckFailedError as exc:
+            problems[name] = str(exc)
+    return problems
+
+
 def run_checks(settings: Settings, console: Console) -> bool:
     """Run every check, print one line each; True when all pass."""
     console.print(f"profile: [bold]{settings.profile}[/bold]  data: {settings.data_dir}")

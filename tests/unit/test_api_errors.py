@@ -132,3 +132,17 @@ def test_notifier_stops_on_a_refusal_it_cannot_fix(client: TestClient, settings:
     record = TaskRecord(task_id="gr-1", thread_id="t", tool="x", queue="io", status="completed")
     with pytest.raises(CallbackRejectedError, match="401"):
         notifier.notify(record, "/internal/tasks/callback")
+
+
+def test_readyz_reports_what_is_down(tmp_path: Path) -> None:
+    from graphrelay.processes import free_port
+
+    broken = Settings(data_dir=tmp_path, broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//")
+    with TestClient(create_app(broken, RecordingDispatcher())) as test_client:
+        response = test_client.get("/readyz")
+    assert response.status_code == 503
+    assert "cannot reach" in response.json()["problems"]["broker"]
+
+
+def test_readyz_on_a_healthy_embedded_api(client: TestClient) -> None:
+    assert client.get("/readyz").json() == {"status": "ready"}

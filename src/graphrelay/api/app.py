@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-from graphrelay.api import callbacks, threads
+from graphrelay.api import assistants, callbacks, runs, threads
 from graphrelay.api.runtime import open_runtime
 from graphrelay.config import Settings, load_settings
+from graphrelay.doctor import READINESS_CHECKS, failing_checks
 from graphrelay.ports import TaskDispatchPort
 
 
@@ -26,12 +29,22 @@ def create_app(
             yield
 
     app = FastAPI(title="graphrelay", version="0.1.0", lifespan=lifespan)
+    app.include_router(assistants.router)
     app.include_router(threads.router)
+    app.include_router(runs.router)
     app.include_router(callbacks.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """503 with the reasons unless the broker, the ledger and the results store answer."""
+        problems = await asyncio.to_thread(failing_checks, settings, READINESS_CHECKS)
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     return app

@@ -34,15 +34,39 @@ class RunExecutor:
         self.locks = locks
         self.store = store
         self._tasks: set[asyncio.Task[None]] = set()
+        self._runs: dict[str, asyncio.Task[None]] = {}
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    def start(self, run: RunRecord, graph_input: Any) -> None:
-        """Execute `run` in the background."""
-        self._spawn(self._execute(run, graph_input))
+    def start(self, run: RunRecord, graph_input: Any, checkpoint_id: str | None = None) -> None:
+        """Execute `run` in the background (from `checkpoint_id`, forking, when given)."""
+        task = self._spawn(self._execute(run, graph_input, checkpoint_id))
+        self._runs[run.run_id] = task
+        task.add_done_callback(lambda _: self._runs.pop(run.run_id, None))
+
+    async def join(self, run_id: str, poll: float = 0.05) -> RunRecord | None:
+        """Wait until the run stops (here or in another process); the final record."""
+        task = self._runs.get(run_id)
+        if task is not None:
+            await asyncio.wait({task})
+        while True:
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            if run is None or run.status not in ("pending", "running"):
+                return run
+            await asyncio.sleep(poll)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Stop a run this process executes; True if it was running here."""
+        task = self._runs.get(run_id)
+        if task is None:
+            return False
+        task.cancel()
+        await asyncio.wait({task})
+        return True
 
     def wake(self, thread_id: str) -> None:
         """A background call of `thread_id` finished: resume it in the background."""
@@ -57,14 +81,20 @@ class RunExecutor:
         """The served graph named `graph_id`."""
         return self.graphs[graph_id]
 
-    async def _execute(self, run: RunRecord, graph_input: Any) -> None:
+    async def _execute(self, run: RunRecord, graph_input: Any, checkpoint_id: str | None) -> None:
         graph = self.graph_for(run.assistant_id)
-        config = thread_config(run.thread_id)
+        config = thread_config(run.thread_id, run.run_id)
+        if checkpoint_id:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
         async with self.locks.hold(run.thread_id):
             await self._set_run(run, "running")
             try:
                 await graph.ainvoke(graph_input, config)
                 await self._resume_ready(run.assistant_id, run.thread_id)
+            except asyncio.CancelledError:
+                await self._set_run(run, "interrupted")
+                await self.settle(run.assistant_id, run.thread_id)
+                raise
             except Exception as exc:
                 log.exception("run %s failed", run.run_id)
                 run.error = f"{type(exc).__name__}: {exc}"
@@ -72,7 +102,7 @@ class RunExecutor:
                 await self._set_thread_status(run.thread_id, "error")
                 return
             await self._set_run(run, "success")
-            await self._settle_thread(run.assistant_id, run.thread_id)
+            await self.settle(run.assistant_id, run.thread_id)
 
     async def _resume(self, thread_id: str) -> None:
         thread = await asyncio.to_thread(self.store.get_thread, thread_id)
@@ -86,12 +116,12 @@ class RunExecutor:
                 log.exception("resuming thread %s failed", thread_id)
                 await self._set_thread_status(thread_id, "error")
                 return
-            await self._settle_thread(thread.graph_id, thread_id)
+            await self.settle(thread.graph_id, thread_id)
 
     async def _resume_ready(self, graph_id: str, thread_id: str) -> None:
         """Resume with stored outcomes until none is left; the caller holds the lock."""
-        graph, config = self.graph_for(graph_id), thread_config(thread_id)
-        while ready := await ready_resumes(graph, config, self.ledger):
+        graph = self.graph_for(graph_id)
+        while ready := await ready_resumes(graph, thread_config(thread_id), self.ledger):
             run = RunRecord(
                 thread_id=thread_id,
                 assistant_id=graph_id,
@@ -102,10 +132,11 @@ class RunExecutor:
             await asyncio.to_thread(self.store.put_run, run)
             await self._set_thread_status(thread_id, "busy")
             log.info("resuming thread %s with %s", thread_id, _task_ids(ready))
-            await resume_once(graph, config, self.ledger, ready)
+            await resume_once(graph, thread_config(thread_id, run.run_id), self.ledger, ready)
             await self._set_run(run, "success")
 
-    async def _settle_thread(self, graph_id: str, thread_id: str) -> None:
+    async def settle(self, graph_id: str, thread_id: str) -> None:
+        """Set the thread's status from its latest state."""
         state = await self.graph_for(graph_id).aget_state(thread_config(thread_id))
         await self._set_thread_status(thread_id, "interrupted" if state.interrupts else "idle")
 
@@ -120,9 +151,12 @@ class RunExecutor:
             await asyncio.to_thread(self.store.put_thread, thread)
 
 
-def thread_config(thread_id: str) -> RunnableConfig:
-    """The LangGraph config that addresses a thread's latest checkpoint."""
-    return {"configurable": {"thread_id": thread_id}}
+def thread_config(thread_id: str, run_id: str | None = None) -> RunnableConfig:
+    """The config that addresses a thread's latest checkpoint (and tags what a run writes)."""
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if run_id is not None:
+        configurable["run_id"] = run_id  # copied into checkpoint metadata: delete_for_runs
+    return {"configurable": configurable}
 
 
 def _task_ids(ready: Mapping[str, Any]) -> list[str]:

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graphrelay.api.executor import RunExecutor
 from graphrelay.api.store import RunStore, open_run_store
@@ -29,6 +32,7 @@ class ApiRuntime:
     store: RunStore
     graphs: dict[str, Graph]
     executor: RunExecutor
+    checkpointer: BaseCheckpointSaver[Any]
 
 
 @contextlib.asynccontextmanager
@@ -59,7 +63,7 @@ async def open_runtime(
             graphs = build_graphs(settings, checkpointer)
             locks = thread_locks_for(settings.ledger_url, settings.key_prefix)
             executor = RunExecutor(graphs, ledger, locks, store)
-            yield ApiRuntime(settings, ledger, store, graphs, executor)
+            yield ApiRuntime(settings, ledger, store, graphs, executor, checkpointer)
             await executor.drain()
     finally:
         services.install(None)

@@ -14,6 +14,7 @@ from graphrelay.api.records import RunRecord, ThreadRecord
 from graphrelay.sqlite import ThreadLocalSqlite
 
 Doc = TypeVar("Doc", bound=BaseModel)
+ALL_THREADS = "all-threads"
 
 
 class DocumentStore(Protocol):
@@ -29,6 +30,10 @@ class DocumentStore(Protocol):
 
     def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
+        ...
+
+    def delete(self, kind: str, doc_id: str, parent: str = "") -> None:
+        """Remove a document (and its filing under `parent`)."""
         ...
 
 
@@ -75,6 +80,10 @@ class SqliteDocuments:
         )
         return [str(row[0]) for row in rows]
 
+    def delete(self, kind: str, doc_id: str, parent: str = "") -> None:
+        """Remove a document."""
+        self._db().execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
+
 
 class RedisDocuments:
     """DocumentStore on plain Redis: a string per document, a sorted set per parent."""
@@ -106,6 +115,14 @@ class RedisDocuments:
         docs = self._redis.mget([f"{self._prefix}:{kind}:{doc_id}" for doc_id in ids])
         return [str(doc) for doc in docs if doc is not None]
 
+    def delete(self, kind: str, doc_id: str, parent: str = "") -> None:
+        """Remove a document and its filing under `parent`."""
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{self._prefix}:{kind}:{doc_id}")
+            if parent:
+                pipe.zrem(f"{self._prefix}:{kind}-of:{parent}", doc_id)
+            pipe.execute()
+
 
 class RunStore:
     """Typed access to thread and run records."""
@@ -115,7 +132,23 @@ class RunStore:
 
     def put_thread(self, thread: ThreadRecord) -> None:
         """Insert or replace a thread."""
-        self._docs.put("thread", thread.thread_id, thread.model_dump_json())
+        self._docs.put("thread", thread.thread_id, thread.model_dump_json(), parent=ALL_THREADS)
+
+    def threads(self) -> list[ThreadRecord]:
+        """Every thread, oldest first."""
+        return [
+            ThreadRecord.model_validate_json(d) for d in self._docs.children("thread", ALL_THREADS)
+        ]
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Remove a thread and its runs."""
+        for run in self.runs_of(thread_id):
+            self._docs.delete("run", run.run_id, parent=thread_id)
+        self._docs.delete("thread", thread_id, parent=ALL_THREADS)
+
+    def delete_run(self, run: RunRecord) -> None:
+        """Remove one run."""
+        self._docs.delete("run", run.run_id, parent=run.thread_id)
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
         """A thread, or None."""

@@ -1,19 +1,20 @@
-"""Threads and runs, in the paths and shapes of the LangGraph Agent Server API."""
+"""Threads and their state, in the paths and shapes of the LangGraph Agent Server API."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
-from langgraph.types import Command
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 
 from graphrelay.api.errors import conflict, not_found
 from graphrelay.api.executor import thread_config
-from graphrelay.api.records import RunRecord, ThreadRecord, now
+from graphrelay.api.records import ThreadRecord, now
 from graphrelay.api.runtime import ApiRuntime
-from graphrelay.api.serialize import state_json
+from graphrelay.api.serialize import checkpoint_json, state_json
+from graphrelay.orchestrator.registry import Graph
+from graphrelay.state import portable
 
 router = APIRouter(tags=["threads"])
 
@@ -21,80 +22,131 @@ router = APIRouter(tags=["threads"])
 class ThreadCreate(BaseModel):
     """Body of `POST /threads`."""
 
+    model_config = {"extra": "ignore"}
+
     thread_id: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
 
-class RunCommand(BaseModel):
-    """A `Command` sent instead of input."""
+class ThreadPatch(BaseModel):
+    """Body of `PATCH /threads/{thread_id}`."""
 
-    resume: Any = None
-    update: Any = None
-    goto: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class RunCreate(BaseModel):
-    """Body of `POST /threads/{thread_id}/runs` (fields graphrelay does not use are ignored)."""
+class ThreadSearch(BaseModel):
+    """Body of `POST /threads/search`."""
 
     model_config = {"extra": "ignore"}
 
-    assistant_id: str
-    input: dict[str, Any] | None = None
-    command: RunCommand | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    config: dict[str, Any] | None = None
-    multitask_strategy: Literal["reject"] = "reject"
-
-    @model_validator(mode="after")
-    def _input_or_command(self) -> RunCreate:
-        if self.input is not None and self.command is not None:
-            raise ValueError("give either input or command, not both")
-        return self
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
 
 
-def _runtime(request: Request) -> ApiRuntime:
+class CheckpointRef(BaseModel):
+    """A checkpoint as clients name it."""
+
+    model_config = {"extra": "ignore"}
+
+    checkpoint_id: str | None = None
+    checkpoint_ns: str = ""
+
+
+class HistoryQuery(BaseModel):
+    """Body of `POST /threads/{thread_id}/history`."""
+
+    model_config = {"extra": "ignore"}
+
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: CheckpointRef | str | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: CheckpointRef | None = None
+
+
+class StateUpdate(BaseModel):
+    """Body of `POST /threads/{thread_id}/state`: new values, written as a node would."""
+
+    model_config = {"extra": "ignore"}
+
+    values: dict[str, Any] | list[dict[str, Any]] | None = None
+    as_node: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint: CheckpointRef | None = None
+
+
+class StateAt(BaseModel):
+    """Body of `POST /threads/{thread_id}/state/checkpoint`."""
+
+    checkpoint: CheckpointRef
+    subgraphs: bool = False
+
+
+def runtime_of(request: Request) -> ApiRuntime:
+    """The API runtime the request's app holds."""
     runtime: ApiRuntime = request.app.state.runtime
     return runtime
 
 
-async def _thread(runtime: ApiRuntime, thread_id: str) -> ThreadRecord:
+async def thread_or_404(runtime: ApiRuntime, thread_id: str) -> ThreadRecord:
+    """The thread, or a 404."""
     thread = await asyncio.to_thread(runtime.store.get_thread, thread_id)
     if thread is None:
         raise not_found("thread", thread_id)
     return thread
 
 
+def _graph(runtime: ApiRuntime, thread: ThreadRecord) -> Graph | None:
+    return runtime.graphs.get(thread.graph_id) if thread.graph_id else None
+
+
+def _at(thread_id: str, checkpoint_id: str | None, ns: str = "") -> Any:
+    config = thread_config(thread_id)
+    if checkpoint_id:
+        config["configurable"].update(checkpoint_id=checkpoint_id, checkpoint_ns=ns)
+    return config
+
+
 @router.post("/threads")
 async def create_thread(body: ThreadCreate, request: Request) -> ThreadRecord:
     """Create a thread (or return it with `if_exists="do_nothing"`)."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     if body.thread_id is not None:
         existing = await asyncio.to_thread(runtime.store.get_thread, body.thread_id)
         if existing is not None:
             if body.if_exists == "do_nothing":
                 return existing
             raise conflict(f"thread {body.thread_id} already exists")
-    thread = ThreadRecord(metadata=body.metadata, **_given(thread_id=body.thread_id))
+    thread = ThreadRecord(metadata=body.metadata)
+    if body.thread_id is not None:
+        thread.thread_id = body.thread_id
     await asyncio.to_thread(runtime.store.put_thread, thread)
     return thread
 
 
-def _given(**fields: Any) -> dict[str, Any]:
-    return {name: value for name, value in fields.items() if value is not None}
+@router.post("/threads/search")
+async def search_threads(body: ThreadSearch, request: Request) -> list[dict[str, Any]]:
+    """Threads whose metadata holds every given pair (and with the given status)."""
+    runtime = runtime_of(request)
+    threads = await asyncio.to_thread(runtime.store.threads)
+    matching = [
+        t for t in reversed(threads)
+        if body.status in (None, t.status)
+        and all(t.metadata.get(k) == v for k, v in body.metadata.items())
+    ]  # fmt: skip
+    page = matching[body.offset : body.offset + body.limit]
+    return [await _thread_json(runtime, thread) for thread in page]
 
 
-@router.get("/threads/{thread_id}")
-async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
-    """A thread with its current values and interrupts."""
-    runtime = _runtime(request)
-    thread = await _thread(runtime, thread_id)
+async def _thread_json(runtime: ApiRuntime, thread: ThreadRecord) -> dict[str, Any]:
     result = thread.model_dump(mode="json", exclude={"graph_id"})
     result.update(values={}, interrupts={})
-    if thread.graph_id:
-        state = state_json(
-            await runtime.graphs[thread.graph_id].aget_state(thread_config(thread_id))
-        )
+    graph = _graph(runtime, thread)
+    if graph is not None:
+        snapshot = await graph.aget_state(thread_config(thread.thread_id))
+        state = state_json(snapshot)
         result["values"] = state["values"]
         result["interrupts"] = {
             task["id"]: task["interrupts"] for task in state["tasks"] if task["interrupts"]
@@ -102,14 +154,80 @@ async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
     return result
 
 
+@router.get("/threads/{thread_id}")
+async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
+    """A thread with its current values and interrupts."""
+    runtime = runtime_of(request)
+    return await _thread_json(runtime, await thread_or_404(runtime, thread_id))
+
+
+@router.patch("/threads/{thread_id}")
+async def update_thread(thread_id: str, body: ThreadPatch, request: Request) -> dict[str, Any]:
+    """Merge metadata into the thread's."""
+    runtime = runtime_of(request)
+    thread = await thread_or_404(runtime, thread_id)
+    thread.metadata.update(body.metadata)
+    thread.updated_at = now()
+    await asyncio.to_thread(runtime.store.put_thread, thread)
+    return await _thread_json(runtime, thread)
+
+
+@router.delete("/threads/{thread_id}", status_code=204)
+async def delete_thread(thread_id: str, request: Request) -> Response:
+    """Delete the thread, its runs and its checkpoints."""
+    runtime = runtime_of(request)
+    thread = await thread_or_404(runtime, thread_id)
+    if thread.status == "busy":
+        raise conflict(f"thread {thread_id} is busy; cancel its run first")
+    await runtime.checkpointer.adelete_thread(thread_id)
+    await asyncio.to_thread(runtime.store.delete_thread, thread_id)
+    return Response(status_code=204)
+
+
+@router.post("/threads/{thread_id}/copy")
+async def copy_thread(thread_id: str, request: Request) -> dict[str, Any]:
+    """A new thread with the same metadata and every checkpoint of this one."""
+    runtime = runtime_of(request)
+    source = await thread_or_404(runtime, thread_id)
+    copy = ThreadRecord(metadata=dict(source.metadata), graph_id=source.graph_id)
+    copy.status = "idle" if source.status == "busy" else source.status
+    await portable.copy_thread(runtime.checkpointer, thread_id, copy.thread_id)
+    await asyncio.to_thread(runtime.store.put_thread, copy)
+    return await _thread_json(runtime, copy)
+
+
 @router.get("/threads/{thread_id}/state")
-async def get_state(thread_id: str, request: Request) -> dict[str, Any]:
-    """The thread's latest state snapshot."""
-    runtime = _runtime(request)
-    thread = await _thread(runtime, thread_id)
-    if thread.graph_id is None:
+async def get_state(thread_id: str, request: Request, subgraphs: bool = False) -> dict[str, Any]:
+    """The thread's latest state."""
+    return await _state(request, thread_id, None, "", subgraphs)
+
+
+@router.get("/threads/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    thread_id: str, checkpoint_id: str, request: Request, subgraphs: bool = False
+) -> dict[str, Any]:
+    """The thread's state at one checkpoint."""
+    return await _state(request, thread_id, checkpoint_id, "", subgraphs)
+
+
+@router.post("/threads/{thread_id}/state/checkpoint")
+async def post_state_at(thread_id: str, body: StateAt, request: Request) -> dict[str, Any]:
+    """The thread's state at the checkpoint the body names."""
+    ref = body.checkpoint
+    return await _state(request, thread_id, ref.checkpoint_id, ref.checkpoint_ns, body.subgraphs)
+
+
+async def _state(
+    request: Request, thread_id: str, checkpoint_id: str | None, ns: str, subgraphs: bool
+) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    thread = await thread_or_404(runtime, thread_id)
+    graph = _graph(runtime, thread)
+    if graph is None:
         return _empty_state(thread_id)
-    snapshot = await runtime.graphs[thread.graph_id].aget_state(thread_config(thread_id))
+    snapshot = await graph.aget_state(_at(thread_id, checkpoint_id, ns), subgraphs=subgraphs)
+    if checkpoint_id and not snapshot.config:
+        raise not_found("checkpoint", checkpoint_id)
     return state_json(snapshot)
 
 
@@ -122,51 +240,44 @@ def _empty_state(thread_id: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("/threads/{thread_id}/runs")
-async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRecord:
-    """Start a run in the background; it suspends on background tools and resumes itself."""
-    runtime = _runtime(request)
-    thread = await _thread(runtime, thread_id)
-    if body.assistant_id not in runtime.graphs:
-        raise not_found("assistant", body.assistant_id)
-    if thread.graph_id not in (None, body.assistant_id):
-        raise conflict(f"thread {thread_id} belongs to assistant {thread.graph_id}")
+@router.post("/threads/{thread_id}/state")
+async def update_state(thread_id: str, body: StateUpdate, request: Request) -> dict[str, Any]:
+    """Write values as if `as_node` had; from an older checkpoint this forks the thread."""
+    runtime = runtime_of(request)
+    thread = await thread_or_404(runtime, thread_id)
+    graph = _graph(runtime, thread)
+    if graph is None:
+        raise conflict(f"thread {thread_id} has no state yet; start a run first")
     if thread.status == "busy":
-        raise conflict(f"thread {thread_id} is busy with another run (multitask_strategy=reject)")
-    if thread.status == "interrupted" and body.command is None:
-        raise conflict(
-            f"thread {thread_id} waits on interrupts; resume it with command={{'resume': ...}}"
-        )
-    run = RunRecord(
-        thread_id=thread_id,
-        assistant_id=body.assistant_id,
-        metadata=body.metadata,
-        kwargs=body.model_dump(mode="json", exclude_none=True),
+        raise conflict(f"thread {thread_id} is busy with a run")
+    checkpoint_id = body.checkpoint_id or (
+        body.checkpoint.checkpoint_id if body.checkpoint else None
     )
-    thread.graph_id, thread.status, thread.updated_at = body.assistant_id, "busy", now()
+    config = await graph.aupdate_state(
+        _at(thread_id, checkpoint_id), body.values, as_node=body.as_node
+    )
+    snapshot = await graph.aget_state(thread_config(thread_id))
+    thread.status = "interrupted" if snapshot.interrupts else "idle"
     await asyncio.to_thread(runtime.store.put_thread, thread)
-    await asyncio.to_thread(runtime.store.put_run, run)
-    graph_input: Any = body.input
-    if body.command is not None:
-        graph_input = Command(**body.command.model_dump(exclude_none=True))
-    runtime.executor.start(run, graph_input)
-    return run
+    return {"checkpoint": checkpoint_json(config)}
 
 
-@router.get("/threads/{thread_id}/runs")
-async def list_runs(thread_id: str, request: Request) -> list[RunRecord]:
-    """The thread's runs, newest first (resumes by background tasks included)."""
-    runtime = _runtime(request)
-    await _thread(runtime, thread_id)
-    runs = await asyncio.to_thread(runtime.store.runs_of, thread_id)
-    return list(reversed(runs))
-
-
-@router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(thread_id: str, run_id: str, request: Request) -> RunRecord:
-    """One run."""
-    runtime = _runtime(request)
-    run = await asyncio.to_thread(runtime.store.get_run, run_id)
-    if run is None or run.thread_id != thread_id:
-        raise not_found("run", run_id)
-    return run
+@router.post("/threads/{thread_id}/history")
+async def history(thread_id: str, body: HistoryQuery, request: Request) -> list[dict[str, Any]]:
+    """Past states, newest first."""
+    runtime = runtime_of(request)
+    thread = await thread_or_404(runtime, thread_id)
+    graph = _graph(runtime, thread)
+    if graph is None:
+        return []
+    before = body.before if isinstance(body.before, str) else (
+        body.before.checkpoint_id if body.before else None
+    )  # fmt: skip
+    start = body.checkpoint.checkpoint_id if body.checkpoint else None
+    snapshots = graph.aget_state_history(
+        _at(thread_id, start),
+        filter=body.metadata,
+        before=_at(thread_id, before) if before else None,
+        limit=body.limit,
+    )
+    return [state_json(snapshot) async for snapshot in snapshots]

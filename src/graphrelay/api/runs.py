@@ -1,0 +1,171 @@
+"""Runs on threads, in the paths and shapes of the LangGraph Agent Server API.
+
+A run executes in this process as an asyncio task. When the agent suspends on background
+tools the run ends (`success`) with the thread `interrupted`; the thread then resumes by itself
+in runs of its own (`metadata.resumed_by == "background_tasks"`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
+from langgraph.types import Command
+from pydantic import BaseModel, Field, model_validator
+
+from graphrelay.api.errors import conflict, not_found
+from graphrelay.api.executor import thread_config
+from graphrelay.api.records import RunRecord, now
+from graphrelay.api.runtime import ApiRuntime
+from graphrelay.api.serialize import interrupt_json
+from graphrelay.api.threads import runtime_of, thread_or_404
+from graphrelay.state import portable
+
+router = APIRouter(tags=["runs"])
+
+
+class RunCommand(BaseModel):
+    """A `Command` sent instead of input."""
+
+    resume: Any = None
+    update: Any = None
+    goto: Any = None
+
+
+class RunCreate(BaseModel):
+    """Body of `POST /threads/{thread_id}/runs` (fields graphrelay does not use are ignored)."""
+
+    model_config = {"extra": "ignore"}
+
+    assistant_id: str
+    input: dict[str, Any] | None = None
+    command: RunCommand | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    multitask_strategy: Literal["reject"] = "reject"
+
+    @model_validator(mode="after")
+    def _input_or_command(self) -> RunCreate:
+        if self.input is not None and self.command is not None:
+            raise ValueError("give either input or command, not both")
+        return self
+
+
+async def _start(runtime: ApiRuntime, thread_id: str, body: RunCreate) -> RunRecord:
+    thread = await thread_or_404(runtime, thread_id)
+    if body.assistant_id not in runtime.graphs:
+        raise not_found("assistant", body.assistant_id)
+    if thread.graph_id not in (None, body.assistant_id):
+        raise conflict(f"thread {thread_id} belongs to assistant {thread.graph_id}")
+    if thread.status == "busy":
+        raise conflict(f"thread {thread_id} is busy with another run (multitask_strategy=reject)")
+    checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+    if thread.status == "interrupted" and body.command is None and checkpoint_id is None:
+        raise conflict(
+            f"thread {thread_id} waits on interrupts; resume it with command={{'resume': ...}}"
+        )
+    run = RunRecord(
+        thread_id=thread_id,
+        assistant_id=body.assistant_id,
+        metadata=body.metadata,
+        kwargs=body.model_dump(mode="json", exclude_none=True),
+    )
+    thread.graph_id, thread.status, thread.updated_at = body.assistant_id, "busy", now()
+    await asyncio.to_thread(runtime.store.put_thread, thread)
+    await asyncio.to_thread(runtime.store.put_run, run)
+    graph_input: Any = body.input
+    if body.command is not None:
+        graph_input = Command(**body.command.model_dump(exclude_none=True))
+    runtime.executor.start(run, graph_input, checkpoint_id)
+    return run
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRecord:
+    """Start a run in the background; answers at once."""
+    return await _start(runtime_of(request), thread_id, body)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(thread_id: str, body: RunCreate, request: Request) -> dict[str, Any]:
+    """Start a run and answer with the thread's values when it stops."""
+    runtime = runtime_of(request)
+    run = await _start(runtime, thread_id, body)
+    return await _outcome(runtime, run.run_id)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(thread_id: str, run_id: str, request: Request) -> dict[str, Any]:
+    """Wait until the run stops; the thread's values then."""
+    runtime = runtime_of(request)
+    await _run_or_404(runtime, thread_id, run_id)
+    return await _outcome(runtime, run_id)
+
+
+async def _outcome(runtime: ApiRuntime, run_id: str) -> dict[str, Any]:
+    run = await runtime.executor.join(run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    if run.status == "error":
+        return {"__error__": {"error": "RunError", "message": run.error}}
+    snapshot = await runtime.graphs[run.assistant_id].aget_state(thread_config(run.thread_id))
+    values: dict[str, Any] = dict(snapshot.values) if isinstance(snapshot.values, dict) else {}
+    result: dict[str, Any] = jsonable_encoder(values)
+    if snapshot.interrupts:
+        result["__interrupt__"] = [interrupt_json(item) for item in snapshot.interrupts]
+    return result
+
+
+async def _run_or_404(runtime: ApiRuntime, thread_id: str, run_id: str) -> RunRecord:
+    await thread_or_404(runtime, thread_id)
+    run = await asyncio.to_thread(runtime.store.get_run, run_id)
+    if run is None or run.thread_id != thread_id:
+        raise not_found("run", run_id)
+    return run
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str, request: Request, limit: int = 10, offset: int = 0, status: str | None = None
+) -> list[RunRecord]:
+    """The thread's runs, newest first (resumes by background tasks included)."""
+    runtime = runtime_of(request)
+    await thread_or_404(runtime, thread_id)
+    runs = list(reversed(await asyncio.to_thread(runtime.store.runs_of, thread_id)))
+    matching = [run for run in runs if status in (None, run.status)]
+    return matching[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: str, run_id: str, request: Request) -> RunRecord:
+    """One run."""
+    return await _run_or_404(runtime_of(request), thread_id, run_id)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    thread_id: str,
+    run_id: str,
+    request: Request,
+    wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response:
+    """Stop a pending or running run; `rollback` also deletes what it wrote."""
+    runtime = runtime_of(request)
+    run = await _run_or_404(runtime, thread_id, run_id)
+    if run.status not in ("pending", "running"):
+        raise conflict(f"run {run_id} already ended ({run.status})")
+    if action == "rollback" and not portable.supports(runtime.checkpointer, "adelete_for_runs"):
+        name = type(runtime.checkpointer).__name__
+        raise conflict(f"{name} cannot delete a run's checkpoints; roll back needs the Redis saver")
+    if not await runtime.executor.cancel(run_id):
+        raise conflict(f"run {run_id} is not running in this process")
+    if action == "rollback":
+        await runtime.checkpointer.adelete_for_runs([run_id])
+        await asyncio.to_thread(runtime.store.delete_run, run)
+        await runtime.executor.settle(run.assistant_id, thread_id)
+    return Response(status_code=204 if wait else 202)

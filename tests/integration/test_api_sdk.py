@@ -1,0 +1,90 @@
+"""The API through the real `langgraph-sdk` clients, sync and async (issue 4, first slice)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from tests.support.stack import Stack, final_answer, tool_messages
+
+QUESTION = {"messages": [{"role": "user", "content": "hello there"}]}
+
+
+def test_assistants_are_the_served_graphs(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+
+    [assistant] = client.assistants.search()
+    graph = client.assistants.get_graph("agent")
+    schemas = client.assistants.get_schemas("agent")
+
+    assert assistant["assistant_id"] == assistant["graph_id"] == "agent"
+    assert client.assistants.get("agent")["name"] == "agent"
+    assert {node["id"] for node in graph["nodes"]} >= {"model", "tools"}
+    assert "messages" in schemas["input_schema"]["properties"]
+    with pytest.raises(httpx.HTTPStatusError) as missing:
+        client.assistants.get("nope")
+    assert missing.value.response.status_code == 404
+
+
+def test_wait_suspends_then_join_the_resume(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+    thread = client.threads.create(metadata={"user": "ada"})
+    thread_id = thread["thread_id"]
+
+    waited = client.runs.wait(thread_id, "agent", input=QUESTION)
+
+    [pending] = waited["__interrupt__"]
+    assert pending["value"]["type"] == "background_task_pending"
+    embedded_stack.wait_for("the resume run", lambda: len(client.runs.list(thread_id)) == 2)
+    resume, first = client.runs.list(thread_id)
+    assert resume["metadata"]["task_ids"] == [pending["value"]["task_id"]]
+    joined = client.runs.join(thread_id, resume["run_id"])
+    assert joined["messages"][-1]["content"] == "answer: echo: hello"
+    assert client.runs.get(thread_id, first["run_id"])["status"] == "success"
+
+
+def test_threads_search_update_copy_delete(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+    tag = {"suite": "threads-crud"}
+    thread_id = client.threads.create(metadata=tag)["thread_id"]
+    client.runs.wait(thread_id, "agent", input=QUESTION)
+    embedded_stack.wait_done(thread_id)
+
+    client.threads.update(thread_id, metadata={"stage": "done"})
+    found = client.threads.search(metadata={**tag, "stage": "done"})
+    copy = client.threads.copy(thread_id)
+    history = client.threads.get_history(thread_id, limit=50)
+    copied_history = client.threads.get_history(copy["thread_id"], limit=50)
+
+    assert [t["thread_id"] for t in found] == [thread_id]
+    assert copy["metadata"] == {**tag, "stage": "done"}
+    assert [h["values"] for h in copied_history] == [h["values"] for h in history]
+    client.threads.delete(thread_id)
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.threads.get(thread_id)
+    assert gone.value.response.status_code == 404
+    assert client.threads.get(copy["thread_id"])["values"] == history[0]["values"]
+
+
+async def test_fork_from_an_earlier_checkpoint_and_run_again(embedded_stack: Stack) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+    await client.runs.wait(thread_id, "agent", input=QUESTION)
+    embedded_stack.wait_done(thread_id)
+    history = await client.threads.get_history(thread_id, limit=50)
+    # The checkpoint right after the user's question, before the model answered.
+    asked = next(h for h in reversed(history) if h["next"] == ["model"])
+
+    await client.threads.update_state(
+        thread_id,
+        {"messages": [{"role": "user", "content": "make two calls instead"}]},
+        checkpoint_id=asked["checkpoint"]["checkpoint_id"],
+        as_node="__start__",
+    )
+    await client.runs.create(thread_id, "agent", input=None)
+    state = embedded_stack.wait_done(thread_id)
+
+    assert final_answer(state) == "both done: echo: first\necho: second"
+    assert len(tool_messages(state)) == 2
+    assert len(await client.threads.get_history(thread_id, limit=100)) > len(history)
