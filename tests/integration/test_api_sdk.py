@@ -88,3 +88,50 @@ async def test_fork_from_an_earlier_checkpoint_and_run_again(embedded_stack: Sta
     assert final_answer(state) == "both done: echo: first\necho: second"
     assert len(tool_messages(state)) == 2
     assert len(await client.threads.get_history(thread_id, limit=100)) > len(history)
+
+
+def _running_run(stack: Stack) -> tuple[str, str]:
+    client = stack.sdk()
+    thread_id = client.threads.create()["thread_id"]
+    question = {"messages": [{"role": "user", "content": "block the run"}]}
+    run_id = client.runs.create(thread_id, "agent", input=question)["run_id"]
+    stack.wait_for(
+        "the run to start", lambda: client.runs.get(thread_id, run_id)["status"] == "running"
+    )
+    return thread_id, run_id
+
+
+def test_cancel_interrupts_a_running_run(stack: Stack) -> None:
+    client = stack.sdk()
+    thread_id, run_id = _running_run(stack)
+
+    client.runs.cancel(thread_id, run_id, wait=True)
+
+    assert client.runs.get(thread_id, run_id)["status"] == "interrupted"
+    assert client.threads.get(thread_id)["status"] != "busy"
+    with pytest.raises(httpx.HTTPStatusError) as again:
+        client.runs.cancel(thread_id, run_id)
+    assert again.value.response.status_code == 409
+
+
+def test_rollback_deletes_what_the_run_wrote(production_stack: Stack) -> None:
+    client = production_stack.sdk()
+    thread_id, run_id = _running_run(production_stack)
+
+    client.runs.cancel(thread_id, run_id, wait=True, action="rollback")
+
+    assert client.threads.get_history(thread_id) == []
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.runs.get(thread_id, run_id)
+    assert gone.value.response.status_code == 404
+
+
+def test_rollback_needs_a_saver_that_can_delete_runs(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+    thread_id, run_id = _running_run(embedded_stack)
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.cancel(thread_id, run_id, action="rollback")
+
+    assert refused.value.response.status_code == 409
+    assert "Redis saver" in refused.value.response.json()["detail"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, tool
 
 from graphrelay.bridge import background_tool
 
@@ -31,4 +31,11 @@ def crunch(seconds: float) -> str:
     return f"crunched for {seconds} s"
 
 
-TOOLS: list[BaseTool] = [echo_later.tool, explode.tool, crunch.tool]
+@tool
+def block(seconds: float) -> str:
+    """Hold the run itself (in the API process) for `seconds`, so it can be cancelled."""
+    time.sleep(seconds)
+    return "unblocked"
+
+
+TOOLS: list[BaseTool] = [echo_later.tool, explode.tool, crunch.tool, block]
