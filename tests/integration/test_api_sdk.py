@@ -135,3 +135,36 @@ def test_rollback_needs_a_saver_that_can_delete_runs(embedded_stack: Stack) -> N
 
     assert refused.value.response.status_code == 409
     assert "Redis saver" in refused.value.response.json()["detail"]
+
+
+async def test_stream_shows_the_suspension_then_the_thread_resumes_by_itself(
+    embedded_stack: Stack,
+) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+
+    parts = [
+        part
+        async for part in client.runs.stream(
+            thread_id, "agent", input=QUESTION,
+            stream_mode=["values", "updates", "messages-tuple"],
+        )
+    ]  # fmt: skip
+
+    events = [part.event for part in parts]
+    assert events[0] == "metadata" and events[-1] == "end"
+    assert {"values", "updates", "messages"} <= set(events)
+    [suspended] = [p.data["__interrupt__"] for p in parts
+                   if p.event == "updates" and "__interrupt__" in p.data]  # fmt: skip
+    assert suspended[0]["value"]["type"] == "background_task_pending"
+    assert parts[-1].data["status"] == "success"
+    state = embedded_stack.wait_done(thread_id)
+    assert final_answer(state) == "answer: echo: hello"
+
+
+def test_unknown_stream_mode_is_422(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+    thread_id = client.threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        list(client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="telepathy"))
+    assert refused.value.response.status_code == 422

@@ -12,8 +12,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import StreamMode
 
+from graphrelay.api.events import RunEvents
 from graphrelay.api.records import RunRecord, RunStatus, ThreadStatus, now
 from graphrelay.api.store import RunStore
 from graphrelay.bridge.resume import ready_resumes, resume_once
@@ -35,6 +38,7 @@ class RunExecutor:
         self.store = store
         self._tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[str, asyncio.Task[None]] = {}
+        self.events = RunEvents()
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
@@ -89,20 +93,40 @@ class RunExecutor:
         async with self.locks.hold(run.thread_id):
             await self._set_run(run, "running")
             try:
-                await graph.ainvoke(graph_input, config)
+                await self._stream(graph, graph_input, config, run)
                 await self._resume_ready(run.assistant_id, run.thread_id)
             except asyncio.CancelledError:
                 await self._set_run(run, "interrupted")
                 await self.settle(run.assistant_id, run.thread_id)
+                self.events.finish(run.run_id, "interrupted")
                 raise
             except Exception as exc:
                 log.exception("run %s failed", run.run_id)
                 run.error = f"{type(exc).__name__}: {exc}"
+                self.events.publish(run.run_id, "error", {"error": type(exc).__name__,
+                                                          "message": str(exc)})  # fmt: skip
                 await self._set_run(run, "error")
                 await self._set_thread_status(run.thread_id, "error")
                 return
             await self._set_run(run, "success")
             await self.settle(run.assistant_id, run.thread_id)
+            self.events.finish(run.run_id, "success")
+
+    async def _stream(
+        self, graph: Graph, graph_input: Any, config: RunnableConfig, run: RunRecord
+    ) -> None:
+        """Run the graph, publishing each chunk in the modes the run asked for."""
+        modes = stream_modes(run.kwargs.get("stream_mode"))
+        subgraphs = bool(run.kwargs.get("stream_subgraphs"))
+        part: Any
+        async for part in graph.astream(
+            graph_input, config, stream_mode=[graph_mode(m) for m in modes], subgraphs=subgraphs
+        ):
+            namespace: tuple[str, ...] = part[0] if subgraphs else ()
+            mode, chunk = part[-2], part[-1]
+            if self.events.wanted(run.run_id):
+                name = event_name(mode, namespace)
+                self.events.publish(run.run_id, name, jsonable_encoder(chunk))
 
     async def _resume(self, thread_id: str) -> None:
         thread = await asyncio.to_thread(self.store.get_thread, thread_id)
@@ -149,6 +173,30 @@ class RunExecutor:
         if thread is not None:
             thread.status, thread.updated_at = status, now()
             await asyncio.to_thread(self.store.put_thread, thread)
+
+
+STREAM_MODES = ("values", "updates", "messages-tuple", "custom", "debug")
+
+
+def stream_modes(requested: Any) -> list[str]:
+    """The SDK's `stream_mode` (a name or a list) as a list; `values` when absent."""
+    if requested is None:
+        return ["values"]
+    return [requested] if isinstance(requested, str) else list(requested)
+
+
+def graph_mode(sdk_mode: str) -> StreamMode:
+    """LangGraph's name for an SDK stream mode."""
+    if sdk_mode == "messages-tuple":
+        return "messages"
+    if sdk_mode not in STREAM_MODES:
+        raise ValueError(f"unknown stream mode {sdk_mode!r}; use one of {STREAM_MODES}")
+    return sdk_mode  # type: ignore[return-value]
+
+
+def event_name(mode: str, namespace: tuple[str, ...]) -> str:
+    """The SSE event name: the mode, then `|`-joined subgraph namespace if any."""
+    return "|".join([mode, *namespace])
 
 
 def thread_config(thread_id: str, run_id: str | None = None) -> RunnableConfig:

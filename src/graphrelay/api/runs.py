@@ -8,15 +8,19 @@ in runs of its own (`metadata.resumed_by == "background_tasks"`).
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import StreamingResponse
 from langgraph.types import Command
 from pydantic import BaseModel, Field, model_validator
 
 from graphrelay.api.errors import conflict, not_found
-from graphrelay.api.executor import thread_config
+from graphrelay.api.events import END, Event
+from graphrelay.api.executor import STREAM_MODES, stream_modes, thread_config
 from graphrelay.api.records import RunRecord, now
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.api.serialize import interrupt_json
@@ -47,11 +51,16 @@ class RunCreate(BaseModel):
     checkpoint_id: str | None = None
     checkpoint: dict[str, Any] | None = None
     multitask_strategy: Literal["reject"] = "reject"
+    stream_mode: str | list[str] | None = None
+    stream_subgraphs: bool = False
 
     @model_validator(mode="after")
     def _input_or_command(self) -> RunCreate:
         if self.input is not None and self.command is not None:
             raise ValueError("give either input or command, not both")
+        unknown = set(stream_modes(self.stream_mode)) - set(STREAM_MODES)
+        if unknown:
+            raise ValueError(f"unknown stream_mode {sorted(unknown)}; use {list(STREAM_MODES)}")
         return self
 
 
@@ -88,6 +97,46 @@ async def _start(runtime: ApiRuntime, thread_id: str, body: RunCreate) -> RunRec
 async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRecord:
     """Start a run in the background; answers at once."""
     return await _start(runtime_of(request), thread_id, body)
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(thread_id: str, body: RunCreate, request: Request) -> StreamingResponse:
+    """Start a run and stream its events (SSE) until it stops."""
+    runtime = runtime_of(request)
+    run = await _start(runtime, thread_id, body)
+    # No await since the run was scheduled, so it cannot have published anything yet.
+    queue = runtime.executor.events.subscribe(run.run_id)
+    return _sse(runtime, run.run_id, queue)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_stream(thread_id: str, run_id: str, request: Request) -> StreamingResponse:
+    """Stream the events of a run already under way (from now on)."""
+    runtime = runtime_of(request)
+    queue = runtime.executor.events.subscribe(run_id)
+    run = await _run_or_404(runtime, thread_id, run_id)
+    if run.status not in ("pending", "running"):
+        runtime.executor.events.finish(run_id, run.status)
+    return _sse(runtime, run_id, queue)
+
+
+def _sse(runtime: ApiRuntime, run_id: str, queue: asyncio.Queue[Event]) -> StreamingResponse:
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            yield _frame("metadata", {"run_id": run_id, "attempt": 1})
+            while True:
+                event, data = await queue.get()
+                yield _frame(event, data)
+                if event in (END, "error"):
+                    return
+        finally:
+            runtime.executor.events.unsubscribe(run_id, queue)
+
+    return StreamingResponse(frames(), media_type="text/event-stream")
+
+
+def _frame(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
 
 @router.post("/threads/{thread_id}/runs/wait")
