@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     api_port: int = 8123
     callback_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
+    api_keys: dict[str, str] = Field(default_factory=dict)  # key → tenant; empty: open API
 
     graphs: dict[str, str] = Field(
         default_factory=lambda: {"agent": "graphrelay.examples.agent:build_graph"}

@@ -9,14 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import not_found
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.orchestrator.registry import Graph
 
-router = APIRouter(tags=["assistants"])
+router = APIRouter(dependencies=[Depends(authenticate)], tags=["assistants"])
 
 # Assistants exist as long as the process serves their graph.
 SERVED_SINCE = datetime.now(tz=UTC)

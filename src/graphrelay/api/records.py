@@ -26,6 +26,7 @@ class ThreadRecord(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     status: ThreadStatus = "idle"
     graph_id: str | None = None
+    tenant: str = "default"
 
 
 class RunRecord(BaseModel):

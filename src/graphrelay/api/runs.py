@@ -12,12 +12,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from langgraph.types import Command
 from pydantic import BaseModel, Field, model_validator
 
+from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, not_found
 from graphrelay.api.events import END, Event
 from graphrelay.api.executor import STREAM_MODES, stream_modes, thread_config
@@ -27,7 +28,7 @@ from graphrelay.api.serialize import interrupt_json
 from graphrelay.api.threads import runtime_of, thread_or_404
 from graphrelay.state import portable
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(dependencies=[Depends(authenticate)], tags=["runs"])
 
 
 class RunCommand(BaseModel):
@@ -64,8 +65,9 @@ class RunCreate(BaseModel):
         return self
 
 
-async def _start(runtime: ApiRuntime, thread_id: str, body: RunCreate) -> RunRecord:
-    thread = await thread_or_404(runtime, thread_id)
+async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord:
+    runtime = runtime_of(request)
+    thread = await thread_or_404(request, thread_id)
     if body.assistant_id not in runtime.graphs:
         raise not_found("assistant", body.assistant_id)
     if thread.graph_id not in (None, body.assistant_id):
@@ -96,14 +98,14 @@ async def _start(runtime: ApiRuntime, thread_id: str, body: RunCreate) -> RunRec
 @router.post("/threads/{thread_id}/runs")
 async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRecord:
     """Start a run in the background; answers at once."""
-    return await _start(runtime_of(request), thread_id, body)
+    return await _start(request, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(thread_id: str, body: RunCreate, request: Request) -> StreamingResponse:
     """Start a run and stream its events (SSE) until it stops."""
     runtime = runtime_of(request)
-    run = await _start(runtime, thread_id, body)
+    run = await _start(request, thread_id, body)
     # No await since the run was scheduled, so it cannot have published anything yet.
     queue = runtime.executor.events.subscribe(run.run_id)
     return _sse(runtime, run.run_id, queue)
@@ -113,8 +115,10 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
 async def join_stream(thread_id: str, run_id: str, request: Request) -> StreamingResponse:
     """Stream the events of a run already under way (from now on)."""
     runtime = runtime_of(request)
+    await _run_or_404(request, thread_id, run_id)
     queue = runtime.executor.events.subscribe(run_id)
-    run = await _run_or_404(runtime, thread_id, run_id)
+    # Read the status after subscribing, so an end in between is not missed.
+    run = await _run_or_404(request, thread_id, run_id)
     if run.status not in ("pending", "running"):
         runtime.executor.events.finish(run_id, run.status)
     return _sse(runtime, run_id, queue)
@@ -143,7 +147,7 @@ def _frame(event: str, data: Any) -> bytes:
 async def wait_run(thread_id: str, body: RunCreate, request: Request) -> dict[str, Any]:
     """Start a run and answer with the thread's values when it stops."""
     runtime = runtime_of(request)
-    run = await _start(runtime, thread_id, body)
+    run = await _start(request, thread_id, body)
     return await _outcome(runtime, run.run_id)
 
 
@@ -151,7 +155,7 @@ async def wait_run(thread_id: str, body: RunCreate, request: Request) -> dict[st
 async def join_run(thread_id: str, run_id: str, request: Request) -> dict[str, Any]:
     """Wait until the run stops; the thread's values then."""
     runtime = runtime_of(request)
-    await _run_or_404(runtime, thread_id, run_id)
+    await _run_or_404(request, thread_id, run_id)
     return await _outcome(runtime, run_id)
 
 
@@ -169,8 +173,9 @@ async def _outcome(runtime: ApiRuntime, run_id: str) -> dict[str, Any]:
     return result
 
 
-async def _run_or_404(runtime: ApiRuntime, thread_id: str, run_id: str) -> RunRecord:
-    await thread_or_404(runtime, thread_id)
+async def _run_or_404(request: Request, thread_id: str, run_id: str) -> RunRecord:
+    runtime = runtime_of(request)
+    await thread_or_404(request, thread_id)
     run = await asyncio.to_thread(runtime.store.get_run, run_id)
     if run is None or run.thread_id != thread_id:
         raise not_found("run", run_id)
@@ -183,7 +188,7 @@ async def list_runs(
 ) -> list[RunRecord]:
     """The thread's runs, newest first (resumes by background tasks included)."""
     runtime = runtime_of(request)
-    await thread_or_404(runtime, thread_id)
+    await thread_or_404(request, thread_id)
     runs = list(reversed(await asyncio.to_thread(runtime.store.runs_of, thread_id)))
     matching = [run for run in runs if status in (None, run.status)]
     return matching[max(offset, 0) : max(offset, 0) + max(limit, 0)]
@@ -192,7 +197,7 @@ async def list_runs(
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(thread_id: str, run_id: str, request: Request) -> RunRecord:
     """One run."""
-    return await _run_or_404(runtime_of(request), thread_id, run_id)
+    return await _run_or_404(request, thread_id, run_id)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
@@ -205,7 +210,7 @@ async def cancel_run(
 ) -> Response:
     """Stop a pending or running run; `rollback` also deletes what it wrote."""
     runtime = runtime_of(request)
-    run = await _run_or_404(runtime, thread_id, run_id)
+    run = await _run_or_404(request, thread_id, run_id)
     if run.status not in ("pending", "running"):
         raise conflict(f"run {run_id} already ended ({run.status})")
     if action == "rollback" and not portable.supports(runtime.checkpointer, "adelete_for_runs"):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from graphrelay.api.auth import authenticate, tenant_of
 from graphrelay.api.errors import conflict, not_found
 from graphrelay.api.executor import thread_config
 from graphrelay.api.records import ThreadRecord, now
@@ -16,7 +17,7 @@ from graphrelay.api.serialize import checkpoint_json, state_json
 from graphrelay.orchestrator.registry import Graph
 from graphrelay.state import portable
 
-router = APIRouter(tags=["threads"])
+router = APIRouter(dependencies=[Depends(authenticate)], tags=["threads"])
 
 
 class ThreadCreate(BaseModel):
@@ -90,10 +91,10 @@ def runtime_of(request: Request) -> ApiRuntime:
     return runtime
 
 
-async def thread_or_404(runtime: ApiRuntime, thread_id: str) -> ThreadRecord:
-    """The thread, or a 404."""
-    thread = await asyncio.to_thread(runtime.store.get_thread, thread_id)
-    if thread is None:
+async def thread_or_404(request: Request, thread_id: str) -> ThreadRecord:
+    """The caller's thread, or a 404 (another tenant's thread does not exist for it)."""
+    thread = await asyncio.to_thread(runtime_of(request).store.get_thread, thread_id)
+    if thread is None or thread.tenant != tenant_of(request):
         raise not_found("thread", thread_id)
     return thread
 
@@ -110,20 +111,21 @@ def _at(thread_id: str, checkpoint_id: str | None, ns: str = "") -> Any:
 
 
 @router.post("/threads")
-async def create_thread(body: ThreadCreate, request: Request) -> ThreadRecord:
+async def create_thread(body: ThreadCreate, request: Request) -> dict[str, Any]:
     """Create a thread (or return it with `if_exists="do_nothing"`)."""
     runtime = runtime_of(request)
     if body.thread_id is not None:
         existing = await asyncio.to_thread(runtime.store.get_thread, body.thread_id)
         if existing is not None:
-            if body.if_exists == "do_nothing":
-                return existing
+            # Another tenant's id is taken all the same, but the answer must not say whose.
+            if body.if_exists == "do_nothing" and existing.tenant == tenant_of(request):
+                return await _thread_json(runtime, existing)
             raise conflict(f"thread {body.thread_id} already exists")
-    thread = ThreadRecord(metadata=body.metadata)
+    thread = ThreadRecord(metadata=body.metadata, tenant=tenant_of(request))
     if body.thread_id is not None:
         thread.thread_id = body.thread_id
     await asyncio.to_thread(runtime.store.put_thread, thread)
-    return thread
+    return await _thread_json(runtime, thread)
 
 
 @router.post("/threads/search")
@@ -133,7 +135,7 @@ async def search_threads(body: ThreadSearch, request: Request) -> list[dict[str,
     threads = await asyncio.to_thread(runtime.store.threads)
     matching = [
         t for t in reversed(threads)
-        if body.status in (None, t.status)
+        if t.tenant == tenant_of(request) and body.status in (None, t.status)
         and all(t.metadata.get(k) == v for k, v in body.metadata.items())
     ]  # fmt: skip
     page = matching[body.offset : body.offset + body.limit]
@@ -141,7 +143,7 @@ async def search_threads(body: ThreadSearch, request: Request) -> list[dict[str,
 
 
 async def _thread_json(runtime: ApiRuntime, thread: ThreadRecord) -> dict[str, Any]:
-    result = thread.model_dump(mode="json", exclude={"graph_id"})
+    result = thread.model_dump(mode="json", exclude={"graph_id", "tenant"})
     result.update(values={}, interrupts={})
     graph = _graph(runtime, thread)
     if graph is not None:
@@ -158,14 +160,14 @@ async def _thread_json(runtime: ApiRuntime, thread: ThreadRecord) -> dict[str, A
 async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
     """A thread with its current values and interrupts."""
     runtime = runtime_of(request)
-    return await _thread_json(runtime, await thread_or_404(runtime, thread_id))
+    return await _thread_json(runtime, await thread_or_404(request, thread_id))
 
 
 @router.patch("/threads/{thread_id}")
 async def update_thread(thread_id: str, body: ThreadPatch, request: Request) -> dict[str, Any]:
     """Merge metadata into the thread's."""
     runtime = runtime_of(request)
-    thread = await thread_or_404(runtime, thread_id)
+    thread = await thread_or_404(request, thread_id)
     thread.metadata.update(body.metadata)
     thread.updated_at = now()
     await asyncio.to_thread(runtime.store.put_thread, thread)
@@ -176,7 +178,7 @@ async def update_thread(thread_id: str, body: ThreadPatch, request: Request) -> 
 async def delete_thread(thread_id: str, request: Request) -> Response:
     """Delete the thread, its runs and its checkpoints."""
     runtime = runtime_of(request)
-    thread = await thread_or_404(runtime, thread_id)
+    thread = await thread_or_404(request, thread_id)
     if thread.status == "busy":
         raise conflict(f"thread {thread_id} is busy; cancel its run first")
     await runtime.checkpointer.adelete_thread(thread_id)
@@ -188,8 +190,10 @@ async def delete_thread(thread_id: str, request: Request) -> Response:
 async def copy_thread(thread_id: str, request: Request) -> dict[str, Any]:
     """A new thread with the same metadata and every checkpoint of this one."""
     runtime = runtime_of(request)
-    source = await thread_or_404(runtime, thread_id)
-    copy = ThreadRecord(metadata=dict(source.metadata), graph_id=source.graph_id)
+    source = await thread_or_404(request, thread_id)
+    copy = ThreadRecord(
+        metadata=dict(source.metadata), graph_id=source.graph_id, tenant=source.tenant
+    )
     copy.status = "idle" if source.status == "busy" else source.status
     await portable.copy_thread(runtime.checkpointer, thread_id, copy.thread_id)
     await asyncio.to_thread(runtime.store.put_thread, copy)
@@ -221,7 +225,7 @@ async def _state(
     request: Request, thread_id: str, checkpoint_id: str | None, ns: str, subgraphs: bool
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
-    thread = await thread_or_404(runtime, thread_id)
+    thread = await thread_or_404(request, thread_id)
     graph = _graph(runtime, thread)
     if graph is None:
         return _empty_state(thread_id)
@@ -244,7 +248,7 @@ def _empty_state(thread_id: str) -> dict[str, Any]:
 async def update_state(thread_id: str, body: StateUpdate, request: Request) -> dict[str, Any]:
     """Write values as if `as_node` had; from an older checkpoint this forks the thread."""
     runtime = runtime_of(request)
-    thread = await thread_or_404(runtime, thread_id)
+    thread = await thread_or_404(request, thread_id)
     graph = _graph(runtime, thread)
     if graph is None:
         raise conflict(f"thread {thread_id} has no state yet; start a run first")
@@ -266,7 +270,7 @@ async def update_state(thread_id: str, body: StateUpdate, request: Request) -> d
 async def history(thread_id: str, body: HistoryQuery, request: Request) -> list[dict[str, Any]]:
     """Past states, newest first."""
     runtime = runtime_of(request)
-    thread = await thread_or_404(runtime, thread_id)
+    thread = await thread_or_404(request, thread_id)
     graph = _graph(runtime, thread)
     if graph is None:
         return []
