@@ -168,3 +168,60 @@ def test_unknown_stream_mode_is_422(embedded_stack: Stack) -> None:
     with pytest.raises(httpx.HTTPStatusError) as refused:
         list(client.runs.stream(thread_id, "agent", input=QUESTION, stream_mode="telepathy"))
     assert refused.value.response.status_code == 422
+
+
+def test_multitask_reject_refuses_a_second_run(stack: Stack) -> None:
+    client = stack.sdk()
+    thread_id, first = _running_run(stack)
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="reject")
+
+    assert refused.value.response.status_code == 409
+    assert final_answer(stack.wait_done(thread_id)) == "unblocked: unblocked"
+    assert client.runs.get(thread_id, first)["status"] == "success"
+
+
+def test_multitask_enqueue_runs_after_the_active_run(production_stack: Stack) -> None:
+    client = production_stack.sdk()
+    thread_id, first = _running_run(production_stack)
+
+    second = client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="enqueue")
+
+    assert second["status"] == "pending"
+    client.runs.join(thread_id, second["run_id"])
+    state = production_stack.wait_done(thread_id)
+    assert final_answer(state) == "answer: echo: hello"
+    first_run = client.runs.get(thread_id, first)
+    second_run = client.runs.get(thread_id, second["run_id"])
+    assert first_run["status"] == second_run["status"] == "success"
+    assert "unblocked" in [m["content"] for m in tool_messages(state)]  # the first ran to its end
+
+
+def test_multitask_interrupt_stops_the_active_run(production_stack: Stack) -> None:
+    client = production_stack.sdk()
+    thread_id, first = _running_run(production_stack)
+
+    client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="interrupt")
+
+    state = production_stack.wait_done(thread_id)
+    assert final_answer(state) == "answer: echo: hello"
+    assert client.runs.get(thread_id, first)["status"] == "interrupted"
+    assert "unblocked" not in [m["content"] for m in tool_messages(state)]
+
+
+def test_multitask_rollback_deletes_the_active_run(production_stack: Stack) -> None:
+    client = production_stack.sdk()
+    thread_id, first = _running_run(production_stack)
+
+    client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="rollback")
+
+    state = production_stack.wait_done(thread_id)
+    assert final_answer(state) == "answer: echo: hello"
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.runs.get(thread_id, first)
+    assert gone.value.response.status_code == 404
+    history = client.threads.get_history(thread_id, limit=100)
+    assert all(h["metadata"].get("run_id") != first for h in history)
+    asked = [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
+    assert asked == ["hello there"]  # the rolled-back question is gone

@@ -92,6 +92,7 @@ class RunExecutor:
             config["configurable"]["checkpoint_id"] = checkpoint_id
         async with self.locks.hold(run.thread_id):
             await self._set_run(run, "running")
+            await self._set_thread_status(run.thread_id, "busy")  # again, if it was enqueued
             try:
                 await self._stream(graph, graph_input, config, run)
                 await self._resume_ready(run.assistant_id, run.thread_id)

@@ -51,7 +51,7 @@ class RunCreate(BaseModel):
     config: dict[str, Any] | None = None
     checkpoint_id: str | None = None
     checkpoint: dict[str, Any] | None = None
-    multitask_strategy: Literal["reject"] = "reject"
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "reject"
     stream_mode: str | list[str] | None = None
     stream_subgraphs: bool = False
 
@@ -73,7 +73,7 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
     if thread.graph_id not in (None, body.assistant_id):
         raise conflict(f"thread {thread_id} belongs to assistant {thread.graph_id}")
     if thread.status == "busy":
-        raise conflict(f"thread {thread_id} is busy with another run (multitask_strategy=reject)")
+        await _make_room(runtime, thread_id, body.multitask_strategy)
     checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
     if thread.status == "interrupted" and body.command is None and checkpoint_id is None:
         raise conflict(
@@ -93,6 +93,36 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
         graph_input = Command(**body.command.model_dump(exclude_none=True))
     runtime.executor.start(run, graph_input, checkpoint_id)
     return run
+
+
+async def _make_room(runtime: ApiRuntime, thread_id: str, strategy: str) -> None:
+    """Apply the multitask strategy to the runs already active on a busy thread."""
+    if strategy == "reject":
+        raise conflict(f"thread {thread_id} is busy with another run (multitask_strategy=reject)")
+    if strategy == "enqueue":
+        return  # the thread lock runs it after the active ones
+    if strategy == "rollback":
+        _check_rollback(runtime)
+    runs = await asyncio.to_thread(runtime.store.runs_of, thread_id)
+    for active in (run for run in runs if run.status in ("pending", "running")):
+        await _stop(runtime, active, rollback=strategy == "rollback")
+
+
+def _check_rollback(runtime: ApiRuntime) -> None:
+    if not portable.supports(runtime.checkpointer, "adelete_for_runs"):
+        name = type(runtime.checkpointer).__name__
+        raise conflict(f"{name} cannot delete a run's checkpoints; rollback needs the Redis saver")
+
+
+async def _stop(runtime: ApiRuntime, run: RunRecord, *, rollback: bool) -> bool:
+    """Cancel a run of this process; with `rollback`, delete it and what it wrote."""
+    if not await runtime.executor.cancel(run.run_id):
+        return False
+    if rollback:
+        await runtime.checkpointer.adelete_for_runs([run.run_id])
+        await asyncio.to_thread(runtime.store.delete_run, run)
+        await runtime.executor.settle(run.assistant_id, run.thread_id)
+    return True
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -213,13 +243,8 @@ async def cancel_run(
     run = await _run_or_404(request, thread_id, run_id)
     if run.status not in ("pending", "running"):
         raise conflict(f"run {run_id} already ended ({run.status})")
-    if action == "rollback" and not portable.supports(runtime.checkpointer, "adelete_for_runs"):
-        name = type(runtime.checkpointer).__name__
-        raise conflict(f"{name} cannot delete a run's checkpoints; roll back needs the Redis saver")
-    if not await runtime.executor.cancel(run_id):
-        raise conflict(f"run {run_id} is not running in this process")
     if action == "rollback":
-        await runtime.checkpointer.adelete_for_runs([run_id])
-        await asyncio.to_thread(runtime.store.delete_run, run)
-        await runtime.executor.settle(run.assistant_id, thread_id)
+        _check_rollback(runtime)
+    if not await _stop(runtime, run, rollback=action == "rollback"):
+        raise conflict(f"run {run_id} is not running in this process")
     return Response(status_code=204 if wait else 202)
