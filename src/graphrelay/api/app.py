@@ -39,7 +39,7 @@ def create_app(
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
     async def readyz() -> JSONResponse:
         """503 with the reasons unless the broker, the ledger and the results store answer."""
         problems = await asyncio.to_thread(failing_checks, settings, READINESS_CHECKS)

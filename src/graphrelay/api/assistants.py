@@ -13,11 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from graphrelay.api.auth import authenticate
-from graphrelay.api.errors import not_found
+from graphrelay.api.errors import documented, not_found
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.orchestrator.registry import Graph
 
-router = APIRouter(dependencies=[Depends(authenticate)], tags=["assistants"])
+router = APIRouter(
+    dependencies=[Depends(authenticate)], responses=documented(400, 401, 404), tags=["assistants"]
+)
 
 # Assistants exist as long as the process serves their graph.
 SERVED_SINCE = datetime.now(tz=UTC)

@@ -14,11 +14,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from graphrelay.api.errors import documented
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.bridge.records import TaskCallback, TaskStatus
 from graphrelay.bridge.webhooks import InvalidSignatureError, verify
 
-router = APIRouter(tags=["internal"])
+router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 413))
 
 MAX_CALLBACK_BYTES = 10 * 1024 * 1024
 

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import HTTPException
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx body: what went wrong, as text or as a list of validation errors."""
+
+    detail: str | list[Any]
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error codes a router may answer."""
+    return {code: {"model": ErrorBody} for code in codes}
 
 
 def not_found(what: str, ident: str) -> HTTPException:

@@ -19,7 +19,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field, model_validator
 
 from graphrelay.api.auth import authenticate
-from graphrelay.api.errors import conflict, not_found
+from graphrelay.api.errors import conflict, documented, not_found
 from graphrelay.api.events import END, Event
 from graphrelay.api.executor import STREAM_MODES, stream_modes, thread_config
 from graphrelay.api.records import RunRecord, now
@@ -28,7 +28,9 @@ from graphrelay.api.serialize import interrupt_json
 from graphrelay.api.threads import runtime_of, thread_or_404
 from graphrelay.state import portable
 
-router = APIRouter(dependencies=[Depends(authenticate)], tags=["runs"])
+router = APIRouter(
+    dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["runs"]
+)
 
 
 class RunCommand(BaseModel):
@@ -131,7 +133,11 @@ async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRe
     return await _start(request, thread_id, body)
 
 
-@router.post("/threads/{thread_id}/runs/stream")
+@router.post(
+    "/threads/{thread_id}/runs/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def stream_run(thread_id: str, body: RunCreate, request: Request) -> StreamingResponse:
     """Start a run and stream its events (SSE) until it stops."""
     runtime = runtime_of(request)
@@ -141,7 +147,11 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
     return _sse(runtime, run.run_id, queue)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+@router.get(
+    "/threads/{thread_id}/runs/{run_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def join_stream(thread_id: str, run_id: str, request: Request) -> StreamingResponse:
     """Stream the events of a run already under way (from now on)."""
     runtime = runtime_of(request)
@@ -230,7 +240,11 @@ async def get_run(thread_id: str, run_id: str, request: Request) -> RunRecord:
     return await _run_or_404(request, thread_id, run_id)
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    status_code=202,
+    responses={204: {"description": "cancelled (with wait=true)"}},
+)
 async def cancel_run(
     thread_id: str,
     run_id: str,

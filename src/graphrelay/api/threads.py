@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from graphrelay.api.auth import authenticate, tenant_of
-from graphrelay.api.errors import conflict, not_found
+from graphrelay.api.errors import conflict, documented, not_found
 from graphrelay.api.executor import thread_config
 from graphrelay.api.records import ThreadRecord, now
 from graphrelay.api.runtime import ApiRuntime
@@ -17,7 +17,9 @@ from graphrelay.api.serialize import checkpoint_json, state_json
 from graphrelay.orchestrator.registry import Graph
 from graphrelay.state import portable
 
-router = APIRouter(dependencies=[Depends(authenticate)], tags=["threads"])
+router = APIRouter(
+    dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["threads"]
+)
 
 
 class ThreadCreate(BaseModel):
