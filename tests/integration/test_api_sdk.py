@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from langgraph_sdk import get_client
 
+from graphrelay.bridge.webhooks import verify
+from tests.support.receiver import receiving
 from tests.support.stack import Stack, final_answer, tool_messages
 
 QUESTION = {"messages": [{"role": "user", "content": "hello there"}]}
@@ -225,3 +229,27 @@ def test_multitask_rollback_deletes_the_active_run(production_stack: Stack) -> N
     assert all(h["metadata"].get("run_id") != first for h in history)
     asked = [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
     assert asked == ["hello there"]  # the rolled-back question is gone
+
+
+def test_completion_webhook_is_signed_like_task_callbacks(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+    thread_id = client.threads.create()["thread_id"]
+
+    with receiving([500, 200]) as receiver:  # the first delivery fails and is retried
+        run = client.runs.create(thread_id, "agent", input=QUESTION, webhook=receiver.url)
+        embedded_stack.wait_for("the webhook", lambda: len(receiver.received) == 2)
+
+    for headers, body in receiver.received:
+        verify(embedded_stack.env["GRAPHRELAY_WEBHOOK_SECRET"], body, headers)
+    payload = json.loads(receiver.received[-1][1])
+    assert payload["run_id"] == run["run_id"]
+    assert payload["status"] == "success"
+    assert payload["values"]["messages"][0]["content"] == "hello there"
+
+
+def test_a_webhook_that_is_not_a_url_is_422(embedded_stack: Stack) -> None:
+    client = embedded_stack.sdk()
+    thread_id = client.threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.create(thread_id, "agent", input=QUESTION, webhook="not a url")
+    assert refused.value.response.status_code == 422

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import httpx
 import pytest
@@ -14,32 +11,16 @@ from graphrelay.bridge.callback import WebhookNotifier
 from graphrelay.bridge.records import TaskRecord, TaskStatus
 from graphrelay.bridge.webhooks import verify
 from graphrelay.config import new_webhook_secret
+from tests.support.receiver import Receiver, receiving
 
 SECRET = new_webhook_secret()
 
 
-class FlakyApi(BaseHTTPRequestHandler):
-    """Answers 503 to the first two posts, then 202; remembers what it got."""
-
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        FlakyApi.received.append((dict(self.headers), body))
-        self.send_response(503 if len(FlakyApi.received) <= 2 else 202)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def flaky_url() -> Iterator[str]:
-    FlakyApi.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FlakyApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/internal/tasks/callback"
-    server.shutdown()
+def flaky_api() -> Iterator[Receiver]:
+    """Answers 503 twice, then 202."""
+    with receiving([503, 503, 202]) as receiver:
+        yield receiver
 
 
 def _record() -> TaskRecord:
@@ -47,21 +28,21 @@ def _record() -> TaskRecord:
                       status=TaskStatus.COMPLETED, result="done")  # fmt: skip
 
 
-def test_callback_is_retried_until_accepted(flaky_url: str) -> None:
-    WebhookNotifier(SECRET, initial_backoff=0.01, max_backoff=0.05).notify(_record(), flaky_url)
+def test_callback_is_retried_until_accepted(flaky_api: Receiver) -> None:
+    WebhookNotifier(SECRET, initial_backoff=0.01, max_backoff=0.05).notify(_record(), flaky_api.url)
 
-    assert len(FlakyApi.received) == 3
-    ids = {headers["webhook-id"] for headers, _ in FlakyApi.received}
+    assert len(flaky_api.received) == 3
+    ids = {headers["webhook-id"] for headers, _ in flaky_api.received}
     assert ids == {"msg_gr-1"}  # one event, retried: receivers can tell
-    for headers, body in FlakyApi.received:
+    for headers, body in flaky_api.received:
         verify(SECRET, body, headers)
 
 
-def test_callback_gives_up_after_bounded_attempts(flaky_url: str) -> None:
+def test_callback_gives_up_after_bounded_attempts(flaky_api: Receiver) -> None:
     notifier = WebhookNotifier(SECRET, max_attempts=2, initial_backoff=0.01, max_backoff=0.05)
     with pytest.raises(httpx.HTTPStatusError, match="503"):
-        notifier.notify(_record(), flaky_url)
-    assert len(FlakyApi.received) == 2
+        notifier.notify(_record(), flaky_api.url)
+    assert len(flaky_api.received) == 2
 
 
 def test_unreachable_api_is_retried_then_reported() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -25,6 +25,8 @@ from graphrelay.ports import Ledger, ThreadLocks
 
 log = logging.getLogger(__name__)
 
+WebhookSender = Callable[[str, str, dict[str, Any]], Coroutine[Any, Any, None]]
+
 
 class RunExecutor:
     """Starts runs as asyncio tasks and keeps each thread to one graph call at a time."""
@@ -39,6 +41,7 @@ class RunExecutor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[str, asyncio.Task[None]] = {}
         self.events = RunEvents()
+        self.webhook_sender: WebhookSender | None = None
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
@@ -108,10 +111,22 @@ class RunExecutor:
                                                           "message": str(exc)})  # fmt: skip
                 await self._set_run(run, "error")
                 await self._set_thread_status(run.thread_id, "error")
+                await self._announce(run)
                 return
             await self._set_run(run, "success")
             await self.settle(run.assistant_id, run.thread_id)
             self.events.finish(run.run_id, "success")
+            await self._announce(run)
+
+    async def _announce(self, run: RunRecord) -> None:
+        """Send the run's completion webhook, if it asked for one."""
+        url = run.kwargs.get("webhook")
+        if url and self.webhook_sender is not None:
+            snapshot = await self.graph_for(run.assistant_id).aget_state(
+                thread_config(run.thread_id)
+            )
+            payload = {**run.model_dump(mode="json"), "values": jsonable_encoder(snapshot.values)}
+            self._spawn(self.webhook_sender(str(url), run.run_id, payload))
 
     async def _stream(
         self, graph: Graph, graph_input: Any, config: RunnableConfig, run: RunRecord

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from langgraph.types import Command
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, documented, not_found
@@ -54,6 +54,7 @@ class RunCreate(BaseModel):
     checkpoint_id: str | None = None
     checkpoint: dict[str, Any] | None = None
     multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "reject"
+    webhook: HttpUrl | None = None
     stream_mode: str | list[str] | None = None
     stream_subgraphs: bool = False
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from graphrelay.api import run_webhooks
 from graphrelay.api.executor import RunExecutor
 from graphrelay.api.store import RunStore, open_run_store
 from graphrelay.bridge import services
@@ -63,6 +65,7 @@ async def open_runtime(
             graphs = build_graphs(settings, checkpointer)
             locks = thread_locks_for(settings.ledger_url, settings.key_prefix)
             executor = RunExecutor(graphs, ledger, locks, store)
+            executor.webhook_sender = functools.partial(run_webhooks.deliver, settings)
             yield ApiRuntime(settings, ledger, store, graphs, executor, checkpointer)
             await executor.drain()
     finally:

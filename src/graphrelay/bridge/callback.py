@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 from tenacity import (
@@ -29,6 +30,16 @@ def _worth_retrying(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+def retry_policy(max_attempts: int, initial_backoff: float, max_backoff: float) -> dict[str, Any]:
+    """Tenacity arguments for webhook delivery: transport errors, 5xx, 408 and 429 retry."""
+    return {
+        "retry": retry_if_exception(_worth_retrying),
+        "stop": stop_after_attempt(max_attempts),
+        "wait": wait_exponential_jitter(multiplier=initial_backoff, max=max_backoff),
+        "reraise": True,
+    }
+
+
 class WebhookNotifier:
     """TaskResumePort over signed HTTP webhooks, with bounded exponential backoff."""
 
@@ -42,12 +53,7 @@ class WebhookNotifier:
         timeout: float = 10.0,
     ) -> None:
         self._secret = secret
-        self._retrying = Retrying(
-            retry=retry_if_exception(_worth_retrying),
-            stop=stop_after_attempt(max_attempts),
-            wait=wait_exponential_jitter(multiplier=initial_backoff, max=max_backoff),
-            reraise=True,
-        )
+        self._retrying = Retrying(**retry_policy(max_attempts, initial_backoff, max_backoff))
         self._client = httpx.Client(timeout=timeout)
 
     def notify(self, record: TaskRecord, callback_url: str) -> None:
