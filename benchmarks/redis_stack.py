@@ -174,7 +174,9 @@ def redis_stack() -> Iterator[str]:
             except RedisStackError as error:
                 missing = _missing_libraries([server, *modules])
                 if missing:
-                    raise RedisStackError(f"{error}\nmissing libraries:\n" + "\n".join(missing))
+                    raise RedisStackError(
+                        f"{error}\nmissing libraries:\n" + "\n".join(missing)
+                    ) from error
                 raise
             yield url
         finally:

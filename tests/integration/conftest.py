@@ -33,6 +33,7 @@ def _production(data_dir: Path) -> Iterator[Stack]:
         GRAPHRELAY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
         GRAPHRELAY_RESULT_BACKEND=services.REDIS_URL,
         GRAPHRELAY_LEDGER_URL=services.REDIS_URL,
+        GRAPHRELAY_CHECKPOINTER_URL=services.REDIS_URL,
         GRAPHRELAY_KEY_PREFIX=prefix,
     )
     stack = Stack(env, data_dir)

@@ -278,7 +278,9 @@ class RedisSaver(BaseCheckpointSaver[str]):
             # writes (errors, interrupts, resumes) replace the previous one.
             commands.append(("HSETNX" if index >= 0 else "HSET", key, field, packed))
         if commands:
-            yield True, commands + self._ttl([key])
+            commands += self._ttl([key])
+            # A single command is atomic by itself; MULTI/EXEC would only add two more.
+            yield len(commands) > 1, commands
 
     def put_writes(
         self,
