@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     callback_backoff_initial: float = 0.5
     callback_backoff_max: float = 30.0
     default_task_timeout: float = 3600.0
+    run_lease_seconds: float = 15.0
 
     @classmethod
     def settings_customise_sources(

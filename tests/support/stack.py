@@ -59,21 +59,30 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        """Where the API listens."""
-        return f"http://127.0.0.1:{self.env['GRAPHRELAY_API_PORT']}"
+        """Where the (first) API listens."""
+        return self.url("api")
 
     def log(self, name: str) -> Path:
         """A process's log file."""
         return self.data_dir / "logs" / f"{name}.log"
 
+    def url(self, name: str = "api") -> str:
+        """Where an API replica (`api`, or `api2` on GRAPHRELAY_API2_PORT) listens."""
+        return f"http://127.0.0.1:{self._port(name)}"
+
+    def _port(self, name: str) -> str:
+        return self.env["GRAPHRELAY_API2_PORT" if name == "api2" else "GRAPHRELAY_API_PORT"]
+
     def start(self, *names: str) -> None:
-        """Start `api`, `io` and/or `cpu` side by side and wait until each is ready."""
+        """Start `api`, `api2`, `io` and/or `cpu` side by side and wait until each is ready."""
         for name in names:
-            args = ["serve"] if name == "api" else ["worker", "--pool", name]
-            self.processes[name] = spawn(args, self.env, self.log(name), cwd=REPO)
+            api = name.startswith("api")
+            args = ["serve"] if api else ["worker", "--pool", name]
+            env = {**self.env, "GRAPHRELAY_API_PORT": self._port(name)} if api else self.env
+            self.processes[name] = spawn(args, env, self.log(name), cwd=REPO)
         for name in names:
-            if name == "api":
-                wait_healthy(self.base_url, self.processes[name])
+            if name.startswith("api"):
+                wait_healthy(self.url(name), self.processes[name])
             else:
                 wait_for_log(self.log(name), " ready.", self.processes[name])
 
@@ -86,9 +95,9 @@ class Stack:
         settings = self.settings
         return open_ledger(settings.ledger_url, settings.key_prefix)
 
-    def sdk(self) -> SyncLangGraphClient:
-        """The real LangGraph SDK client, pointed at the API."""
-        return get_sync_client(url=self.base_url, api_key=None)
+    def sdk(self, name: str = "api") -> SyncLangGraphClient:
+        """The real LangGraph SDK client, pointed at an API replica."""
+        return get_sync_client(url=self.url(name), api_key=None)
 
     def start_thread(self, question: str) -> str:
         """Create a thread and start a run with `question`; the thread id."""

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import StreamMode
+from langgraph.types import Command, StreamMode
 
 from graphrelay.api.events import RunEvents
+from graphrelay.api.leases import RunLeases
 from graphrelay.api.records import RunRecord, RunStatus, ThreadStatus, now
 from graphrelay.api.store import RunStore
 from graphrelay.bridge.resume import ready_resumes, resume_once
@@ -32,12 +36,21 @@ class RunExecutor:
     """Starts runs as asyncio tasks and keeps each thread to one graph call at a time."""
 
     def __init__(
-        self, graphs: Mapping[str, Graph], ledger: Ledger, locks: ThreadLocks, store: RunStore
+        self,
+        graphs: Mapping[str, Graph],
+        ledger: Ledger,
+        locks: ThreadLocks,
+        store: RunStore,
+        leases: RunLeases,
+        lease_seconds: float = 15.0,
     ) -> None:
         self.graphs = graphs
         self.ledger = ledger
         self.locks = locks
         self.store = store
+        self.leases = leases
+        self.lease_seconds = lease_seconds
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[str, asyncio.Task[None]] = {}
         self.events = RunEvents()
@@ -49,11 +62,49 @@ class RunExecutor:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def start(self, run: RunRecord, graph_input: Any, checkpoint_id: str | None = None) -> None:
-        """Execute `run` in the background (from `checkpoint_id`, forking, when given)."""
-        task = self._spawn(self._execute(run, graph_input, checkpoint_id))
+    async def start(
+        self, run: RunRecord, graph_input: Any, checkpoint_id: str | None = None
+    ) -> None:
+        """Execute `run` in the background (from `checkpoint_id`, forking, when given).
+
+        Returns as soon as the run is scheduled, before it can publish any event.
+        """
+        await asyncio.to_thread(self.leases.grant, run.run_id, self.owner, self.lease_seconds)
+        self._track(run, self._spawn(self._execute(run, graph_input, checkpoint_id)))
+
+    def _track(self, run: RunRecord, task: asyncio.Task[None]) -> None:
         self._runs[run.run_id] = task
         task.add_done_callback(lambda _: self._runs.pop(run.run_id, None))
+
+    async def keep_leases(self, interval: float) -> None:
+        """Forever: renew the leases of this process's runs; take over runs whose lease ran out."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for run_id in list(self._runs):
+                    await asyncio.to_thread(
+                        self.leases.renew, run_id, self.owner, self.lease_seconds
+                    )
+                for run_id in await asyncio.to_thread(self.leases.expired):
+                    if await asyncio.to_thread(
+                        self.leases.claim, run_id, self.owner, self.lease_seconds
+                    ):
+                        await self._take_over(run_id)
+            except Exception:  # the store may be briefly away; try again next round
+                log.exception("lease upkeep failed")
+
+    async def _take_over(self, run_id: str) -> None:
+        """Carry on a run whose process died: from its last checkpoint, or from its input."""
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run is None or run.status not in ("pending", "running"):
+            await asyncio.to_thread(self.leases.release, run_id)
+            return
+        state = await self.graph_for(run.assistant_id).aget_state(thread_config(run.thread_id))
+        progressed = (state.metadata or {}).get("run_id") == run.run_id
+        graph_input = None if progressed else graph_input_of(run.kwargs)
+        run.metadata["taken_over_by"] = self.owner
+        log.warning("taking over run %s of thread %s", run_id, run.thread_id)
+        self._track(run, self._spawn(self._execute(run, graph_input, None)))
 
     async def join(self, run_id: str, poll: float = 0.05) -> RunRecord | None:
         """Wait until the run stops (here or in another process); the final record."""
@@ -89,34 +140,41 @@ class RunExecutor:
         return self.graphs[graph_id]
 
     async def _execute(self, run: RunRecord, graph_input: Any, checkpoint_id: str | None) -> None:
-        graph = self.graph_for(run.assistant_id)
         config = thread_config(run.thread_id, run.run_id)
         if checkpoint_id:
             config["configurable"]["checkpoint_id"] = checkpoint_id
-        async with self.locks.hold(run.thread_id):
-            await self._set_run(run, "running")
-            await self._set_thread_status(run.thread_id, "busy")  # again, if it was enqueued
-            try:
-                await self._stream(graph, graph_input, config, run)
-                await self._resume_ready(run.assistant_id, run.thread_id)
-            except asyncio.CancelledError:
-                await self._set_run(run, "interrupted")
-                await self.settle(run.assistant_id, run.thread_id)
-                self.events.finish(run.run_id, "interrupted")
-                raise
-            except Exception as exc:
-                log.exception("run %s failed", run.run_id)
-                run.error = f"{type(exc).__name__}: {exc}"
-                self.events.publish(run.run_id, "error", {"error": type(exc).__name__,
-                                                          "message": str(exc)})  # fmt: skip
-                await self._set_run(run, "error")
-                await self._set_thread_status(run.thread_id, "error")
-                await self._announce(run)
-                return
-            await self._set_run(run, "success")
+        try:
+            async with self.locks.hold(run.thread_id):
+                await self._run_locked(run, graph_input, config)
+        finally:
+            await asyncio.to_thread(self.leases.release, run.run_id)
+
+    async def _run_locked(self, run: RunRecord, graph_input: Any, config: RunnableConfig) -> None:
+        graph = self.graph_for(run.assistant_id)
+        run.metadata["executed_by"] = self.owner
+        await self._set_run(run, "running")
+        await self._set_thread_status(run.thread_id, "busy")  # again, if it was enqueued
+        try:
+            await self._stream(graph, graph_input, config, run)
+            await self._resume_ready(run.assistant_id, run.thread_id)
+        except asyncio.CancelledError:
+            await self._set_run(run, "interrupted")
             await self.settle(run.assistant_id, run.thread_id)
-            self.events.finish(run.run_id, "success")
+            self.events.finish(run.run_id, "interrupted")
+            raise
+        except Exception as exc:
+            log.exception("run %s failed", run.run_id)
+            run.error = f"{type(exc).__name__}: {exc}"
+            self.events.publish(run.run_id, "error", {"error": type(exc).__name__,
+                                                      "message": str(exc)})  # fmt: skip
+            await self._set_run(run, "error")
+            await self._set_thread_status(run.thread_id, "error")
             await self._announce(run)
+            return
+        await self._set_run(run, "success")
+        await self.settle(run.assistant_id, run.thread_id)
+        self.events.finish(run.run_id, "success")
+        await self._announce(run)
 
     async def _announce(self, run: RunRecord) -> None:
         """Send the run's completion webhook, if it asked for one."""
@@ -166,7 +224,11 @@ class RunExecutor:
                 thread_id=thread_id,
                 assistant_id=graph_id,
                 status="running",
-                metadata={"resumed_by": "background_tasks", "task_ids": _task_ids(ready)},
+                metadata={
+                    "resumed_by": "background_tasks",
+                    "task_ids": _task_ids(ready),
+                    "executed_by": self.owner,
+                },
                 kwargs={"command": {"resume": ready}},
             )
             await asyncio.to_thread(self.store.put_run, run)
@@ -213,6 +275,14 @@ def graph_mode(sdk_mode: str) -> StreamMode:
 def event_name(mode: str, namespace: tuple[str, ...]) -> str:
     """The SSE event name: the mode, then `|`-joined subgraph namespace if any."""
     return "|".join([mode, *namespace])
+
+
+def graph_input_of(kwargs: Mapping[str, Any]) -> Any:
+    """What a run feeds the graph: its input, or its command as a LangGraph `Command`."""
+    command = kwargs.get("command")
+    if command is not None:
+        return Command(**{k: v for k, v in command.items() if v is not None})
+    return kwargs.get("input")
 
 
 def thread_config(thread_id: str, run_id: str | None = None) -> RunnableConfig:

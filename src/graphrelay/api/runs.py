@@ -15,13 +15,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
-from langgraph.types import Command
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, documented, not_found
 from graphrelay.api.events import END, Event
-from graphrelay.api.executor import STREAM_MODES, stream_modes, thread_config
+from graphrelay.api.executor import STREAM_MODES, graph_input_of, stream_modes, thread_config
 from graphrelay.api.records import RunRecord, now
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.api.serialize import interrupt_json
@@ -91,10 +90,7 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
     thread.graph_id, thread.status, thread.updated_at = body.assistant_id, "busy", now()
     await asyncio.to_thread(runtime.store.put_thread, thread)
     await asyncio.to_thread(runtime.store.put_run, run)
-    graph_input: Any = body.input
-    if body.command is not None:
-        graph_input = Command(**body.command.model_dump(exclude_none=True))
-    runtime.executor.start(run, graph_input, checkpoint_id)
+    await runtime.executor.start(run, graph_input_of(run.kwargs), checkpoint_id)
     return run
 
 

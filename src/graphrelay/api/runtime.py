@@ -13,6 +13,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graphrelay.api import run_webhooks
 from graphrelay.api.executor import RunExecutor
+from graphrelay.api.leases import open_leases
 from graphrelay.api.store import RunStore, open_run_store
 from graphrelay.bridge import services
 from graphrelay.bridge.dispatch import CeleryDispatcher
@@ -63,10 +64,17 @@ async def open_runtime(
             ttl_seconds=settings.checkpoint_ttl_seconds,
         ) as checkpointer:
             graphs = build_graphs(settings, checkpointer)
-            locks = thread_locks_for(settings.ledger_url, settings.key_prefix)
-            executor = RunExecutor(graphs, ledger, locks, store)
+            locks = thread_locks_for(
+                settings.ledger_url, settings.key_prefix, settings.run_lease_seconds
+            )
+            leases = open_leases(settings.ledger_url, settings.key_prefix, settings.data_dir)
+            executor = RunExecutor(
+                graphs, ledger, locks, store, leases, lease_seconds=settings.run_lease_seconds
+            )
             executor.webhook_sender = functools.partial(run_webhooks.deliver, settings)
+            upkeep = asyncio.create_task(executor.keep_leases(settings.run_lease_seconds / 3))
             yield ApiRuntime(settings, ledger, store, graphs, executor, checkpointer)
+            upkeep.cancel()
             await executor.drain()
     finally:
         services.install(None)

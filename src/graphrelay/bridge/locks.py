@@ -72,8 +72,8 @@ class RedisThreadLocks:
             await lock.reacquire()
 
 
-def thread_locks_for(ledger_url: str, prefix: str) -> ThreadLocks:
+def thread_locks_for(ledger_url: str, prefix: str, lease: float = 15.0) -> ThreadLocks:
     """Redis locks when the ledger is in Redis, else in-process locks."""
     if ledger_url.startswith(("redis://", "rediss://")):
-        return RedisThreadLocks(ledger_url, prefix)
+        return RedisThreadLocks(ledger_url, prefix, lease)
     return LocalThreadLocks()
