@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-import redis
-
+from graphrelay.redis_clients import sync_client
 from graphrelay.sqlite import ThreadLocalSqlite
 
 
@@ -96,7 +95,7 @@ class RedisLeases:
     """RunLeases on Redis: a sorted set by expiry and a hash of owners, changed by Lua."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        self._redis = sync_client(url, decode_responses=True)
         self._until = f"{prefix}:run-leases"
         self._owners = f"{prefix}:run-lease-owners"
 

@@ -11,6 +11,7 @@ import redis
 from pydantic import BaseModel
 
 from graphrelay.api.records import RunRecord, ThreadRecord
+from graphrelay.redis_clients import sync_client
 from graphrelay.sqlite import ThreadLocalSqlite
 
 Doc = TypeVar("Doc", bound=BaseModel)
@@ -89,7 +90,7 @@ class RedisDocuments:
     """DocumentStore on plain Redis: a string per document, a sorted set per parent."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self._redis: redis.Redis = sync_client(url, decode_responses=True)
         self._prefix = prefix
 
     def put(self, kind: str, doc_id: str, doc: str, parent: str = "") -> None:

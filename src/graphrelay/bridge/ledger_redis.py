@@ -16,13 +16,14 @@ from graphrelay.bridge.records import (
     TaskRecord,
     Transition,
 )
+from graphrelay.redis_clients import sync_client
 
 
 class RedisLedger(TransitionLedger):
     """Ledger adapter over a Redis database; keys start with `prefix`."""
 
     def __init__(self, url: str, prefix: str = "graphrelay") -> None:
-        self.redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self.redis: redis.Redis = sync_client(url, decode_responses=True)
         self.prefix = prefix
 
     def _task_key(self, task_id: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from graphrelay.ports import ThreadLocks
+from graphrelay.redis_clients import async_client
 
 
 class LocalThreadLocks:
@@ -48,7 +49,7 @@ class RedisThreadLocks:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(self._url)
+            client = self._clients[loop] = async_client(self._url)
         return client
 
     @contextlib.asynccontextmanager

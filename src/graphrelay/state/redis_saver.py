@@ -52,6 +52,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from graphrelay.redis_clients import async_client, sync_client
+
 T = TypeVar("T")
 Command = tuple[Any, ...]
 Batch = tuple[bool, list[Command]]  # (atomic, commands)
@@ -132,7 +134,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         self.url = url
         self.prefix = prefix
         self.ttl_ms = int(ttl_seconds * 1000) if ttl_seconds else 0
-        self._client = redis.Redis.from_url(url)
+        self._client = sync_client(url)
         # An asyncio client is bound to the loop that made it, so keep one per loop.
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, aioredis.Redis
@@ -185,7 +187,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            client = self._async_clients[loop] = aioredis.Redis.from_url(self.url)
+            client = self._async_clients[loop] = async_client(self.url)
         return client
 
     # -- put -----------------------------------------------------------------------------
