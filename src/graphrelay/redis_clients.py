@@ -7,6 +7,9 @@ burst queue for a connection instead.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 import redis
 import redis.asyncio as aioredis
 
@@ -30,3 +33,21 @@ def async_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
         decode_responses=decode_responses,
     )  # fmt: skip
     return aioredis.Redis(connection_pool=pool)
+
+
+class PerLoopClients:
+    """One async client per event loop: an asyncio client breaks on any other loop."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self) -> aioredis.Redis:
+        """The running loop's client, made on first use."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = async_client(self.url)
+        return client

@@ -13,7 +13,7 @@ import pytest
 
 from graphrelay.processes import free_port
 from tests.support import services
-from tests.support.stack import Stack, final_answer, stack_env
+from tests.support.stack import Stack, final_answer, production_env
 
 QUESTION = {"messages": [{"role": "user", "content": "hello there"}]}
 
@@ -24,14 +24,10 @@ def replicas(tmp_path: Path) -> Iterator[Stack]:
     vhost = services.new_vhost()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
     second_port = free_port()
-    env = stack_env(
+    env = production_env(
         tmp_path,
-        GRAPHRELAY_PROFILE="production",
-        GRAPHRELAY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        GRAPHRELAY_RESULT_BACKEND=services.REDIS_URL,
-        GRAPHRELAY_LEDGER_URL=services.REDIS_URL,
-        GRAPHRELAY_CHECKPOINTER_URL=services.REDIS_URL,
-        GRAPHRELAY_KEY_PREFIX=prefix,
+        vhost,
+        prefix,
         GRAPHRELAY_RUN_LEASE_SECONDS="2",
         GRAPHRELAY_API2_PORT=str(second_port),
         # Workers report to the second replica, as a load balancer might send them.

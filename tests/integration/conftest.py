@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import services
-from tests.support.stack import Stack, stack_env
+from tests.support.stack import Stack, production_env, stack_env
 
 
 def _embedded(data_dir: Path) -> Iterator[Stack]:
@@ -27,16 +27,7 @@ def _production(data_dir: Path) -> Iterator[Stack]:
     services.check_redis()
     vhost = services.new_vhost()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    env = stack_env(
-        data_dir,
-        GRAPHRELAY_PROFILE="production",
-        GRAPHRELAY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        GRAPHRELAY_RESULT_BACKEND=services.REDIS_URL,
-        GRAPHRELAY_LEDGER_URL=services.REDIS_URL,
-        GRAPHRELAY_CHECKPOINTER_URL=services.REDIS_URL,
-        GRAPHRELAY_KEY_PREFIX=prefix,
-    )
-    stack = Stack(env, data_dir)
+    stack = Stack(production_env(data_dir, vhost, prefix), data_dir)
     try:
         stack.start("api", "io", "cpu")
         yield stack

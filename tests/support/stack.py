@@ -40,6 +40,22 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     }
 
 
+def production_env(data_dir: Path, vhost: str, prefix: str, **overrides: str) -> dict[str, str]:
+    """Production profile on a RabbitMQ vhost; ledger, results and checkpoints in Redis db 9."""
+    from tests.support.services import REDIS_URL
+
+    return stack_env(
+        data_dir,
+        GRAPHRELAY_PROFILE="production",
+        GRAPHRELAY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+        GRAPHRELAY_RESULT_BACKEND=REDIS_URL,
+        GRAPHRELAY_LEDGER_URL=REDIS_URL,
+        GRAPHRELAY_CHECKPOINTER_URL=REDIS_URL,
+        GRAPHRELAY_KEY_PREFIX=prefix,
+        **overrides,
+    )
+
+
 @dataclass
 class Stack:
     """The processes of one graphrelay deployment and a client for it."""

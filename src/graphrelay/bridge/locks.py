@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from graphrelay.ports import ThreadLocks
-from graphrelay.redis_clients import async_client
+from graphrelay.redis_clients import PerLoopClients
 
 
 class LocalThreadLocks:
@@ -37,25 +37,14 @@ class RedisThreadLocks:
     """
 
     def __init__(self, url: str, prefix: str = "graphrelay", lease: float = 15.0) -> None:
-        self._url = url
+        self._clients = PerLoopClients(url)
         self._prefix = prefix
         self._lease = lease
-        # A client binds to the loop that created it, so keep one per loop.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _client(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = async_client(self._url)
-        return client
 
     @contextlib.asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         """Wait for the thread's lock and hold it for the block, extending its lease."""
-        lock = self._client().lock(
+        lock = self._clients.get().lock(
             f"{self._prefix}:thread-lock:{thread_id}", timeout=self._lease, sleep=0.01
         )
         await lock.acquire()

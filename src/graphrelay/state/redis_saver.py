@@ -26,17 +26,14 @@ one round trip (MULTI/EXEC) and a `get_tuple` is one Lua call.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
 import random
-import weakref
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
-import redis.asyncio as aioredis
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -52,7 +49,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from graphrelay.redis_clients import async_client, sync_client
+from graphrelay.redis_clients import PerLoopClients, sync_client
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -135,10 +132,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         self.prefix = prefix
         self.ttl_ms = int(ttl_seconds * 1000) if ttl_seconds else 0
         self._client = sync_client(url)
-        # An asyncio client is bound to the loop that made it, so keep one per loop.
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, aioredis.Redis
-        ] = weakref.WeakKeyDictionary()
+        self._async_clients = PerLoopClients(url)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -172,7 +166,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
             return done.value  # type: ignore[no-any-return]
 
     async def _arun(self, ops: Ops[T]) -> T:
-        client = self._async_client()
+        client = self._async_clients.get()
         try:
             batch = next(ops)
             while True:
@@ -182,13 +176,6 @@ class RedisSaver(BaseCheckpointSaver[str]):
                 batch = ops.send(await pipe.execute())
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-
-    def _async_client(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = async_client(self.url)
-        return client
 
     # -- put -----------------------------------------------------------------------------
 
@@ -397,17 +384,12 @@ class RedisSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Checkpoints newest first, by thread and namespace, filtered by metadata."""
-        page_limit = None if filter else limit
-        emitted = 0
-        for thread_id, ns, ids in self._run(self._candidates_ops(config, before, page_limit)):
-            for start in range(0, len(ids), LIST_CHUNK):
-                chunk = ids[start : start + LIST_CHUNK]
-                for found in self._run(self._tuples_ops(thread_id, ns, chunk)):
-                    if limit is not None and emitted >= limit:
-                        return
-                    if _matches(found.metadata, filter):
-                        emitted += 1
-                        yield found
+        wanted = _Selection(filter, limit)
+        for thread_id, ns, ids in self._run(self._candidates_ops(config, before, wanted.page)):
+            for chunk in _chunks(ids):
+                yield from wanted.take(self._run(self._tuples_ops(thread_id, ns, chunk)))
+                if wanted.full:
+                    return
 
     async def alist(
         self,
@@ -418,19 +400,15 @@ class RedisSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Checkpoints newest first, by thread and namespace, filtered by metadata."""
-        page_limit = None if filter else limit
-        emitted = 0
+        wanted = _Selection(filter, limit)
         for thread_id, ns, ids in await self._arun(
-            self._candidates_ops(config, before, page_limit)
+            self._candidates_ops(config, before, wanted.page)
         ):
-            for start in range(0, len(ids), LIST_CHUNK):
-                chunk = ids[start : start + LIST_CHUNK]
-                for found in await self._arun(self._tuples_ops(thread_id, ns, chunk)):
-                    if limit is not None and emitted >= limit:
-                        return
-                    if _matches(found.metadata, filter):
-                        emitted += 1
-                        yield found
+            for chunk in _chunks(ids):
+                for found in wanted.take(await self._arun(self._tuples_ops(thread_id, ns, chunk))):
+                    yield found
+                if wanted.full:
+                    return
 
     # -- delete, copy, prune -------------------------------------------------------------
 
@@ -629,5 +607,33 @@ def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
                              "checkpoint_id": checkpoint_id}}  # fmt: skip
 
 
-def _matches(metadata: CheckpointMetadata, wanted: dict[str, Any] | None) -> bool:
-    return not wanted or all(metadata.get(k) == v for k, v in wanted.items())
+class _Selection:
+    """What `list` still wants: tuples whose metadata matches, up to `limit` of them."""
+
+    def __init__(self, metadata: dict[str, Any] | None, limit: int | None) -> None:
+        self.metadata = metadata or {}
+        self.limit = limit
+        self.taken = 0
+        # Without a filter every stored checkpoint counts, so the index lookup can page.
+        self.page = None if metadata else limit
+
+    @property
+    def full(self) -> bool:
+        """True once `limit` tuples were taken."""
+        return self.limit is not None and self.taken >= self.limit
+
+    def take(self, found: list[CheckpointTuple]) -> list[CheckpointTuple]:
+        """The matching tuples of `found`, without passing the limit."""
+        chosen = []
+        for item in found:
+            if self.full:
+                break
+            if all(item.metadata.get(k) == v for k, v in self.metadata.items()):
+                chosen.append(item)
+                self.taken += 1
+        return chosen
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), LIST_CHUNK):
+        yield ids[start : start + LIST_CHUNK]
