@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     def _embedded_defaults(self) -> dict[str, str]:
         data = self.data_dir
         return {
-            "broker_url": "filesystem://",
+            "broker_url": "graphrelay-filesystem://",
             "result_backend": f"file://{data / 'celery-results'}",
             "ledger_url": f"sqlite:///{data / 'ledger.sqlite'}",
             "checkpointer_url": f"sqlite:///{data / 'checkpoints.sqlite'}",

@@ -19,7 +19,7 @@ class CheckFailedError(Exception):
 
 
 def _broker(settings: Settings) -> str:
-    if settings.broker_url.startswith("filesystem://"):
+    if settings.broker_url.startswith(("filesystem://", "graphrelay-filesystem://")):
         return _writable(settings.broker_folder, "broker folder")
     from kombu.connection import Connection
 

@@ -13,7 +13,7 @@ def test_embedded_profile_needs_no_servers(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
 
     assert settings.profile == "embedded"
-    assert settings.broker_url == "filesystem://"
+    assert settings.broker_url == "graphrelay-filesystem://"
     assert settings.ledger_url == f"sqlite:///{tmp_path}/ledger.sqlite"
     assert settings.checkpointer_url == f"sqlite:///{tmp_path}/checkpoints.sqlite"
     assert settings.callback_url == "http://127.0.0.1:8123/internal/tasks/callback"

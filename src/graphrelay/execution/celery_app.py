@@ -1,8 +1,9 @@
 """The Celery app: durable `io` and `cpu` queues on a direct exchange, plus dead letters.
 
 Messages a worker rejects go to the `graphrelay.dlx` exchange and wait in `dead_letter` for
-inspection. The embedded profile swaps RabbitMQ for kombu's file-system transport, polled
-every `poll_interval` seconds, and keeps Celery results in files.
+inspection. The embedded profile swaps RabbitMQ for kombu's file-system transport (with
+atomic message files, see `filesystem_transport`), polled every `poll_interval` seconds, and
+keeps Celery results in files.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from graphrelay.config import Settings
+from graphrelay.execution import filesystem_transport
 
 EXCHANGE = Exchange("graphrelay", type="direct", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("graphrelay.dlx", type="direct", durable=True)
@@ -52,7 +54,7 @@ def create_celery_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False,
     )
-    if settings.broker_url.startswith("filesystem://"):
+    if settings.broker_url.startswith(("filesystem://", f"{filesystem_transport.ALIAS}://")):
         app.conf.broker_transport_options = _filesystem_transport(settings)
         settings.data_dir.joinpath("celery-results").mkdir(parents=True, exist_ok=True)
     _import_tool_modules(settings)
