@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from graphrelay.bridge.webhooks import verify
+from graphrelay.bridge.webhooks import signed_headers, verify
 from tests.support.receiver import receiving
 from tests.support.stack import Stack, final_answer, tool_messages
 
@@ -253,3 +254,44 @@ def test_a_webhook_that_is_not_a_url_is_422(embedded_stack: Stack) -> None:
     with pytest.raises(httpx.HTTPStatusError) as refused:
         client.runs.create(thread_id, "agent", input=QUESTION, webhook="not a url")
     assert refused.value.response.status_code == 422
+
+
+async def test_background_task_progress_streams_as_custom_events(embedded_stack: Stack) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+    question = {"messages": [{"role": "user", "content": "count slowly please"}]}
+    fractions: list[float] = []
+
+    async def watch() -> None:
+        async for part in await client.threads.join_stream(thread_id):
+            if part.event == "metadata":  # subscribed: now start the run
+                await client.runs.create(thread_id, "agent", input=question)
+            elif part.event == "custom" and part.data["type"] == "background_task_progress":
+                assert part.data["tool"] == "count_slowly"
+                fractions.append(part.data["fraction"])
+                if part.data["fraction"] == 1.0:
+                    return
+
+    await asyncio.wait_for(watch(), timeout=60)
+
+    assert fractions == [0.25, 0.5, 0.75, 1.0]
+    state = embedded_stack.wait_done(thread_id)
+    assert final_answer(state) == "counted: counted to 4"
+
+
+def test_forged_progress_reports_are_refused(embedded_stack: Stack) -> None:
+    from graphrelay.config import new_webhook_secret
+
+    body = {"task_id": "gr-x", "thread_id": "t", "fraction": 0.5}
+    raw = json.dumps(body)
+    headers = signed_headers(new_webhook_secret(), "msg_1", raw)
+    forged = httpx.post(f"{embedded_stack.base_url}/internal/tasks/progress", content=raw,
+                        headers=headers, timeout=10)  # fmt: skip
+    unknown = httpx.post(
+        f"{embedded_stack.base_url}/internal/tasks/progress",
+        content=raw,
+        headers=signed_headers(embedded_stack.env["GRAPHRELAY_WEBHOOK_SECRET"], "msg_2", raw),
+        timeout=10,
+    )
+    assert forged.status_code == 401
+    assert unknown.status_code == 404

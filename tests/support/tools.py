@@ -7,6 +7,7 @@ import time
 from langchain_core.tools import BaseTool, tool
 
 from graphrelay.bridge import background_tool
+from graphrelay.bridge.progress import report_progress
 
 
 @background_tool(queue="io", idempotent=True, timeout=60)
@@ -31,6 +32,15 @@ def crunch(seconds: float) -> str:
     return f"crunched for {seconds} s"
 
 
+@background_tool(queue="io", idempotent=True, timeout=60)
+def count_slowly(steps: int) -> str:
+    """Count to `steps`, reporting progress at each step."""
+    for n in range(1, steps + 1):
+        time.sleep(0.2)
+        report_progress(n / steps, f"step {n} of {steps}")
+    return f"counted to {steps}"
+
+
 @tool
 def block(seconds: float) -> str:
     """Hold the run itself (in the API process) for `seconds`, so it can be cancelled."""
@@ -38,4 +48,4 @@ def block(seconds: float) -> str:
     return "unblocked"
 
 
-TOOLS: list[BaseTool] = [echo_later.tool, explode.tool, crunch.tool, block]
+TOOLS: list[BaseTool] = [echo_later.tool, explode.tool, crunch.tool, count_slowly.tool, block]

@@ -9,33 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from graphrelay.api.errors import documented
+from graphrelay.api.events import thread_channel
 from graphrelay.api.runtime import ApiRuntime
+from graphrelay.bridge.progress import PROGRESS_PATH, TaskProgress
 from graphrelay.bridge.records import TaskCallback, TaskStatus
 from graphrelay.bridge.webhooks import InvalidSignatureError, verify
 
 router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 413))
 
 MAX_CALLBACK_BYTES = 10 * 1024 * 1024
+Body = TypeVar("Body", bound=BaseModel)
 
 
 @router.post("/internal/tasks/callback", status_code=202)
 async def task_callback(request: Request) -> JSONResponse:
     """Verify, record and apply a worker's outcome."""
     runtime: ApiRuntime = request.app.state.runtime
-    body = await request.body()
-    if len(body) > MAX_CALLBACK_BYTES:
-        raise HTTPException(413, f"callback body over {MAX_CALLBACK_BYTES} bytes")
-    try:
-        verify(runtime.settings.signing_secret, body, dict(request.headers))
-    except InvalidSignatureError as exc:
-        raise HTTPException(401, f"invalid webhook signature: {exc}") from exc
-    callback = _parse(body)
+    callback = _parse(await _verified_body(request), TaskCallback)
     record = await asyncio.to_thread(runtime.ledger.get, callback.task_id)
     if record is None or record.thread_id != callback.thread_id:
         raise HTTPException(404, f"no background task {callback.task_id} on that thread")
@@ -47,12 +44,37 @@ async def task_callback(request: Request) -> JSONResponse:
     return JSONResponse({"accepted": True, "task_id": callback.task_id}, status_code=202)
 
 
-def _parse(body: bytes) -> TaskCallback:
+@router.post(PROGRESS_PATH, status_code=202)
+async def task_progress(request: Request) -> JSONResponse:
+    """Verify a worker's progress report and stream it on the thread as a `custom` event."""
+    runtime: ApiRuntime = request.app.state.runtime
+    report = _parse(await _verified_body(request), TaskProgress)
+    record = await asyncio.to_thread(runtime.ledger.get, report.task_id)
+    if record is None or record.thread_id != report.thread_id:
+        raise HTTPException(404, f"no background task {report.task_id} on that thread")
+    event = {"type": "background_task_progress", "tool": record.tool, **report.model_dump()}
+    runtime.executor.events.publish(thread_channel(report.thread_id), "custom", event)
+    return JSONResponse({"accepted": True}, status_code=202)
+
+
+async def _verified_body(request: Request) -> bytes:
+    runtime: ApiRuntime = request.app.state.runtime
+    body = await request.body()
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise HTTPException(413, f"callback body over {MAX_CALLBACK_BYTES} bytes")
+    try:
+        verify(runtime.settings.signing_secret, body, dict(request.headers))
+    except InvalidSignatureError as exc:
+        raise HTTPException(401, f"invalid webhook signature: {exc}") from exc
+    return body
+
+
+def _parse(body: bytes, model: type[Body]) -> Body:
     try:
         payload = json.loads(body)
     except ValueError as exc:
         raise HTTPException(400, f"callback body is not JSON: {exc}") from exc
     try:
-        return TaskCallback.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         raise HTTPException(422, json.loads(exc.json(include_url=False))) from exc

@@ -10,6 +10,11 @@ Event = tuple[str, Any]  # (SSE event name, JSON-able data)
 END = "end"
 
 
+def thread_channel(thread_id: str) -> str:
+    """The channel of everything that happens on a thread (its runs and its tasks' progress)."""
+    return f"thread:{thread_id}"
+
+
 class RunEvents:
     """Per-run fan-out: each subscriber gets every event published after it subscribed."""
 

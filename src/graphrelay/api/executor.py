@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StreamMode
 
-from graphrelay.api.events import RunEvents
+from graphrelay.api.events import RunEvents, thread_channel
 from graphrelay.api.leases import RunLeases
 from graphrelay.api.records import RunRecord, RunStatus, ThreadStatus, now
 from graphrelay.api.store import RunStore
@@ -198,9 +198,11 @@ class RunExecutor:
         ):
             namespace: tuple[str, ...] = part[0] if subgraphs else ()
             mode, chunk = part[-2], part[-1]
-            if self.events.wanted(run.run_id):
-                name = event_name(mode, namespace)
-                self.events.publish(run.run_id, name, jsonable_encoder(chunk))
+            channels = [run.run_id, thread_channel(run.thread_id)]
+            if any(self.events.wanted(channel) for channel in channels):
+                name, data = event_name(mode, namespace), jsonable_encoder(chunk)
+                for channel in channels:
+                    self.events.publish(channel, name, data)
 
     async def _resume(self, thread_id: str) -> None:
         thread = await asyncio.to_thread(self.store.get_thread, thread_id)

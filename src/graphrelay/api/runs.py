@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, documented, not_found
-from graphrelay.api.events import END, Event
+from graphrelay.api.events import END, Event, thread_channel
 from graphrelay.api.executor import STREAM_MODES, graph_input_of, stream_modes, thread_config
 from graphrelay.api.records import RunRecord, now
 from graphrelay.api.runtime import ApiRuntime
@@ -161,17 +161,37 @@ async def join_stream(thread_id: str, run_id: str, request: Request) -> Streamin
     return _sse(runtime, run_id, queue)
 
 
-def _sse(runtime: ApiRuntime, run_id: str, queue: asyncio.Queue[Event]) -> StreamingResponse:
+@router.get(
+    "/threads/{thread_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def thread_stream(thread_id: str, request: Request) -> StreamingResponse:
+    """Stream everything that happens on the thread from now on: its runs' events and the
+    progress of its background tasks (`custom` events), until the client goes away."""
+    runtime = runtime_of(request)
+    await thread_or_404(request, thread_id)
+    channel = thread_channel(thread_id)
+    queue = runtime.executor.events.subscribe(channel)
+    return _sse(runtime, channel, queue, {"thread_id": thread_id})
+
+
+def _sse(
+    runtime: ApiRuntime,
+    channel: str,
+    queue: asyncio.Queue[Event],
+    hello: dict[str, Any] | None = None,
+) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         try:
-            yield _frame("metadata", {"run_id": run_id, "attempt": 1})
+            yield _frame("metadata", hello or {"run_id": channel, "attempt": 1})
             while True:
                 event, data = await queue.get()
                 yield _frame(event, data)
                 if event in (END, "error"):
                     return
         finally:
-            runtime.executor.events.unsubscribe(run_id, queue)
+            runtime.executor.events.unsubscribe(channel, queue)
 
     return StreamingResponse(frames(), media_type="text/event-stream")
 
