@@ -59,6 +59,7 @@ def _endpoints(t: str, r: str, c: str) -> list[tuple[str, str, object]]:
         ("GET", f"/threads/{t}/runs/{r}", None),
         ("GET", f"/threads/{t}/runs/{r}/join", None),
         ("GET", f"/threads/{t}/runs/{r}/stream", None),
+        ("GET", f"/threads/{t}/stream", None),
         ("POST", f"/threads/{t}/runs/{r}/cancel", None),
     ]
 

@@ -1,6 +1,7 @@
-"""`POST /internal/tasks/callback`: a worker reports a finished background call.
+"""What workers post to the API: finished background calls, and progress along the way.
 
-The signature is checked over the raw body before anything is parsed. Recording the outcome
+`POST /internal/tasks/callback` and `POST /internal/tasks/progress` are signed per Standard
+Webhooks; the signature is checked over the raw body before anything is parsed. Recording the outcome
 is first-write-wins and resuming happens under the thread lock, so a duplicate callback
 changes nothing; it still answers 202 so the worker stops retrying.
 """
@@ -19,7 +20,7 @@ from graphrelay.api.errors import documented
 from graphrelay.api.events import thread_channel
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.bridge.progress import PROGRESS_PATH, TaskProgress
-from graphrelay.bridge.records import TaskCallback, TaskStatus
+from graphrelay.bridge.records import TaskCallback, TaskRecord, TaskStatus
 from graphrelay.bridge.webhooks import InvalidSignatureError, verify
 
 router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 413))
@@ -33,9 +34,7 @@ async def task_callback(request: Request) -> JSONResponse:
     """Verify, record and apply a worker's outcome."""
     runtime: ApiRuntime = request.app.state.runtime
     callback = _parse(await _verified_body(request), TaskCallback)
-    record = await asyncio.to_thread(runtime.ledger.get, callback.task_id)
-    if record is None or record.thread_id != callback.thread_id:
-        raise HTTPException(404, f"no background task {callback.task_id} on that thread")
+    await _record_on(runtime, callback.task_id, callback.thread_id)
     status = TaskStatus.FAILED if callback.status == "failed" else TaskStatus.COMPLETED
     await asyncio.to_thread(
         runtime.ledger.finish, callback.task_id, status, callback.result, callback.error
@@ -49,12 +48,18 @@ async def task_progress(request: Request) -> JSONResponse:
     """Verify a worker's progress report and stream it on the thread as a `custom` event."""
     runtime: ApiRuntime = request.app.state.runtime
     report = _parse(await _verified_body(request), TaskProgress)
-    record = await asyncio.to_thread(runtime.ledger.get, report.task_id)
-    if record is None or record.thread_id != report.thread_id:
-        raise HTTPException(404, f"no background task {report.task_id} on that thread")
+    record = await _record_on(runtime, report.task_id, report.thread_id)
     event = {"type": "background_task_progress", "tool": record.tool, **report.model_dump()}
     runtime.executor.events.publish(thread_channel(report.thread_id), "custom", event)
     return JSONResponse({"accepted": True}, status_code=202)
+
+
+async def _record_on(runtime: ApiRuntime, task_id: str, thread_id: str) -> TaskRecord:
+    """The ledger record of a background call on that thread, or 404."""
+    record = await asyncio.to_thread(runtime.ledger.get, task_id)
+    if record is None or record.thread_id != thread_id:
+        raise HTTPException(404, f"no background task {task_id} on that thread")
+    return record
 
 
 async def _verified_body(request: Request) -> bytes:
