@@ -1,9 +1,9 @@
 """What workers post to the API: finished background calls, and progress along the way.
 
 `POST /internal/tasks/callback` and `POST /internal/tasks/progress` are signed per Standard
-Webhooks; the signature is checked over the raw body before anything is parsed. Recording the outcome
-is first-write-wins and resuming happens under the thread lock, so a duplicate callback
-changes nothing; it still answers 202 so the worker stops retrying.
+Webhooks; the signature is checked over the raw body before anything is parsed. Recording an
+outcome is first-write-wins and resuming happens under the thread lock, so a duplicate
+callback changes nothing; it still answers 202 so the worker stops retrying.
 """
 
 from __future__ import annotations
