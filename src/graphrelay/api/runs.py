@@ -27,6 +27,9 @@ from graphrelay.api.serialize import interrupt_json
 from graphrelay.api.threads import runtime_of, thread_or_404
 from graphrelay.state import portable
 
+# How the OpenAPI document describes every streaming endpoint's 200.
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
 router = APIRouter(
     dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["runs"]
 )
@@ -133,7 +136,7 @@ async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRe
 @router.post(
     "/threads/{thread_id}/runs/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses=SSE_RESPONSE,
 )
 async def stream_run(thread_id: str, body: RunCreate, request: Request) -> StreamingResponse:
     """Start a run and stream its events (SSE) until it stops."""
@@ -147,7 +150,7 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
 @router.get(
     "/threads/{thread_id}/runs/{run_id}/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses=SSE_RESPONSE,
 )
 async def join_stream(thread_id: str, run_id: str, request: Request) -> StreamingResponse:
     """Stream the events of a run already under way (from now on)."""
@@ -164,7 +167,7 @@ async def join_stream(thread_id: str, run_id: str, request: Request) -> Streamin
 @router.get(
     "/threads/{thread_id}/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses=SSE_RESPONSE,
 )
 async def thread_stream(thread_id: str, request: Request) -> StreamingResponse:
     """Stream everything that happens on the thread from now on: its runs' events and the
