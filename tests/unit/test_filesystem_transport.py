@@ -17,8 +17,10 @@ import graphrelay.execution.filesystem_transport as transport
 def _connection(folder: Path) -> Connection:
     return Connection(
         f"{transport.ALIAS}://",
+        # SimpleQueue declares an exchange; kombu records it under `control_folder`,
+        # which defaults to ./control in the working directory.
         transport_options={"data_folder_in": str(folder), "data_folder_out": str(folder),
-                           "polling_interval": 0.001},
+                           "control_folder": str(folder / "control"), "polling_interval": 0.001},
     )  # fmt: skip
 
 
