@@ -41,10 +41,13 @@ def test_a_racing_consumer_gets_every_message_whole(tmp_path: Path) -> None:
         except BaseException as exc:  # reported to the test thread below
             errors.append(exc)
 
-    consumer = threading.Thread(target=consume)
-    consumer.start()
     with _connection(tmp_path) as connection:
+        # Bind before the consumer starts: connections in one process share kombu's
+        # binding state, so a publisher could otherwise see the consumer's binding before
+        # the exchange file exists, and kombu drops what it publishes then.
         queue = connection.SimpleQueue("race")
+        consumer = threading.Thread(target=consume)
+        consumer.start()
         for n in range(count):
             queue.put({"n": n, "body": body})
     consumer.join(60)

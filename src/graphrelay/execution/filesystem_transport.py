@@ -4,7 +4,8 @@ kombu creates a message file and then writes it, while a consumer polling the fo
 move and read the file in between: it reads an empty file, the worker dies on the JSON error
 and the message is lost (seen here under load). This subclass writes each message to a
 temporary name the consumers ignore and renames it into place, so a message file is whole
-from the moment it can be seen.
+from the moment it can be seen. The exchange table that the first `queue_bind` creates had the
+same race (a publisher read it empty and failed), so it is linked into place whole as well.
 """
 
 from __future__ import annotations
@@ -32,6 +33,22 @@ class Channel(filesystem.Channel):
         with open(partial, "wb") as handle:
             handle.write(str_to_bytes(dumps(payload)))
         os.replace(partial, final)
+
+    def _queue_bind(self, exchange: Any, routing_key: Any, pattern: Any, queue: Any) -> None:
+        file = self._exchange_file(exchange)
+        if not file.exists():
+            self.control_folder.mkdir(parents=True, exist_ok=True)
+            table = [filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")]
+            partial = file.with_name(f"{file.name}.{uuid.uuid4().hex}.part")
+            partial.write_bytes(str_to_bytes(dumps(table)))
+            try:
+                os.link(partial, file)  # fails if another process created it meanwhile
+                return
+            except FileExistsError:
+                pass  # the table exists now: add to it under kombu's file lock
+            finally:
+                partial.unlink()
+        super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
 class Transport(filesystem.Transport):
