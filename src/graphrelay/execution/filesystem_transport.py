@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from time import monotonic
 from typing import Any
 
@@ -35,7 +36,7 @@ class Channel(filesystem.Channel):
         os.replace(partial, final)
 
     def _queue_bind(self, exchange: Any, routing_key: Any, pattern: Any, queue: Any) -> None:
-        file = self._exchange_file(exchange)
+        file: Path = self._exchange_file(exchange)  # type: ignore[no-untyped-call]
         if not file.exists():
             self.control_folder.mkdir(parents=True, exist_ok=True)
             table = [filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")]
@@ -48,7 +49,7 @@ class Channel(filesystem.Channel):
                 pass  # the table exists now: add to it under kombu's file lock
             finally:
                 partial.unlink()
-        super()._queue_bind(exchange, routing_key, pattern, queue)
+        super()._queue_bind(exchange, routing_key, pattern, queue)  # type: ignore[no-untyped-call]
 
 
 class Transport(filesystem.Transport):
