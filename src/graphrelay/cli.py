@@ -1,7 +1,8 @@
-"""The `graphrelay` command: serve | worker | demo | doctor | secret."""
+"""The `graphrelay` command: serve | worker | sweeper | demo | doctor | secret."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -56,6 +57,33 @@ def worker(
         raise typer.Exit(2)
     chosen: Literal["io", "cpu"] = "io" if pool == "io" else "cpu"
     exec_worker(chosen, _settings(), loglevel)
+
+
+@app.command()
+def sweeper(
+    once: Annotated[bool, typer.Option(help="Sweep one round and exit")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port")
+    ] = None,
+) -> None:
+    """Repair what crashes left behind: unpublished calls, lost callbacks, dead runs."""
+    import asyncio
+    import logging
+
+    from graphrelay.sweeper_service import serve_metrics, sweep
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = _settings()
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
+    console.print(
+        f"sweeper: every {settings.sweeper_period_seconds} s" if not once else "sweeper: one round"
+    )
+    asyncio.run(sweep(settings, once=once, on_round=_print_round))
+
+
+def _print_round(done: Counter[str]) -> None:
+    console.print("sweep: " + ", ".join(f"{kind} {count}" for kind, count in sorted(done.items())))
 
 
 @app.command()

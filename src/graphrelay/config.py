@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     callback_backoff_max: float = 30.0
     default_task_timeout: float = 3600.0
     run_lease_seconds: float = 15.0
+    max_deliveries: int = Field(default=3, ge=1)  # a call that kills its worker this often
+    quorum_queues: bool = False  # declare io/cpu as RabbitMQ quorum queues
+    sweeper_period_seconds: float = Field(default=10.0, gt=0)
+    sweeper_grace_seconds: float = Field(default=30.0, ge=0)
+    sweeper_batch: int = Field(default=500, ge=1)
 
     @classmethod
     def settings_customise_sources(

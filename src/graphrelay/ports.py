@@ -42,6 +42,18 @@ class Ledger(Protocol):
         """Every record of one thread, oldest first."""
         ...
 
+    def stale(self, status: TaskStatus, updated_before: float, limit: int) -> list[TaskRecord]:
+        """Up to `limit` records in `status` unchanged since `updated_before`, oldest first.
+
+        Only the statuses a sweeper repairs (INTENDED, DISPATCHED, COMPLETED, FAILED) are
+        indexed; asking for another is an error.
+        """
+        ...
+
+    def overdue(self, now: float, limit: int) -> list[TaskRecord]:
+        """Up to `limit` INTENDED or DISPATCHED records whose deadline is before `now`."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -60,6 +72,10 @@ class TaskDispatchPort(Protocol):
 
     def dispatch(self, record: TaskRecord, callback_url: str | None) -> None:
         """Publish `record` with its key as task id; publishing the same key twice is safe."""
+        ...
+
+    def revoke(self, task_id: str) -> None:
+        """Ask the workers to drop the call, and to stop it if they can."""
         ...
 
 

@@ -31,6 +31,9 @@ class HoldUntilCallback:
         self.inner.dispatch(record, callback_url)
         assert self.accepted.wait(30), "the worker never called back"
 
+    def revoke(self, task_id: str) -> None:
+        self.inner.revoke(task_id)
+
 
 @pytest.fixture
 def early_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:

@@ -10,6 +10,10 @@ class RecordingDispatcher:
 
     def __init__(self) -> None:
         self.dispatched: list[TaskRecord] = []
+        self.revoked: list[str] = []
 
     def dispatch(self, record: TaskRecord, callback_url: str | None) -> None:
         self.dispatched.append(record)
+
+    def revoke(self, task_id: str) -> None:
+        self.revoked.append(task_id)

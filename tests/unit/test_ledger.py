@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +97,42 @@ def test_for_thread_lists_only_that_thread_oldest_first(ledger: Ledger) -> None:
     assert [r.task_id for r in ledger.for_thread("thread-a")] == ["gr-a0", "gr-a1", "gr-a2"]
     assert ledger.for_thread("nobody") == []
     assert ledger.get("missing") is None
+
+
+def test_stale_finds_records_by_status_and_age(ledger: Ledger) -> None:
+    for n in range(3):
+        ledger.intend(_record(f"gr-{n}", "t"))
+    ledger.mark_dispatched("gr-1")
+    ledger.finish("gr-2", TaskStatus.COMPLETED, result="r")
+    now = time.time() + 1
+
+    assert [r.task_id for r in ledger.stale(TaskStatus.INTENDED, now, 10)] == ["gr-0"]
+    assert [r.task_id for r in ledger.stale(TaskStatus.DISPATCHED, now, 10)] == ["gr-1"]
+    assert [r.task_id for r in ledger.stale(TaskStatus.COMPLETED, now, 10)] == ["gr-2"]
+    assert ledger.stale(TaskStatus.INTENDED, now - 60, 10) == []  # not old enough
+
+    ledger.mark_applied(["gr-2"])
+    assert ledger.stale(TaskStatus.COMPLETED, now, 10) == []
+    with pytest.raises(ValueError, match="applied"):
+        ledger.stale(TaskStatus.APPLIED, now, 10)
+
+
+def test_overdue_lists_open_calls_past_their_deadline(ledger: Ledger) -> None:
+    now = time.time()
+    for name, deadline in (("late", now - 5), ("later", now - 1), ("on-time", now + 60)):
+        ledger.intend(_record(f"gr-{name}").model_copy(update={"deadline": deadline}))
+    ledger.intend(_record("gr-done").model_copy(update={"deadline": now - 9}))
+    ledger.finish("gr-done", TaskStatus.COMPLETED, result="r")
+
+    assert [r.task_id for r in ledger.overdue(now, 10)] == ["gr-late", "gr-later"]
+    assert [r.task_id for r in ledger.overdue(now, 1)] == ["gr-late"]
+
+
+def test_a_worker_attempt_marks_an_intended_call_dispatched(ledger: Ledger) -> None:
+    ledger.intend(_record())
+    ledger.start_attempt("gr-1")
+    assert ledger.get("gr-1").status == TaskStatus.DISPATCHED  # type: ignore[union-attr]
+    assert ledger.stale(TaskStatus.INTENDED, time.time() + 1, 10) == []
 
 
 def test_open_ledger_refuses_unknown_urls() -> None:

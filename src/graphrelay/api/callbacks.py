@@ -22,6 +22,7 @@ from graphrelay.api.runtime import ApiRuntime
 from graphrelay.bridge.progress import PROGRESS_PATH, TaskProgress
 from graphrelay.bridge.records import TaskCallback, TaskRecord, TaskStatus
 from graphrelay.bridge.webhooks import InvalidSignatureError, verify
+from graphrelay.crash import crash_point
 
 router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 413))
 
@@ -39,6 +40,7 @@ async def task_callback(request: Request) -> JSONResponse:
     await asyncio.to_thread(
         runtime.ledger.finish, callback.task_id, status, callback.result, callback.error
     )
+    crash_point("after_callback_accepted")
     runtime.executor.wake(callback.thread_id)
     return JSONResponse({"accepted": True, "task_id": callback.task_id}, status_code=202)
 

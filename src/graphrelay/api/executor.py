@@ -23,7 +23,8 @@ from graphrelay.api.events import RunEvents, thread_channel
 from graphrelay.api.leases import RunLeases
 from graphrelay.api.records import RunRecord, RunStatus, ThreadStatus, now
 from graphrelay.api.store import RunStore
-from graphrelay.bridge.resume import ready_resumes, resume_once
+from graphrelay.bridge.resume import ready_resumes, resume_once, settle_unawaited
+from graphrelay.crash import crash_point
 from graphrelay.orchestrator.registry import Graph
 from graphrelay.ports import Ledger, ThreadLocks
 
@@ -85,13 +86,18 @@ class RunExecutor:
                     await asyncio.to_thread(
                         self.leases.renew, run_id, self.owner, self.lease_seconds
                     )
-                for run_id in await asyncio.to_thread(self.leases.expired):
-                    if await asyncio.to_thread(
-                        self.leases.claim, run_id, self.owner, self.lease_seconds
-                    ):
-                        await self._take_over(run_id)
+                await self.take_over_expired()
             except Exception:  # the store may be briefly away; try again next round
                 log.exception("lease upkeep failed")
+
+    async def take_over_expired(self) -> list[str]:
+        """Claim every run whose lease ran out and carry it on here; the runs taken."""
+        taken = []
+        for run_id in await asyncio.to_thread(self.leases.expired):
+            if await asyncio.to_thread(self.leases.claim, run_id, self.owner, self.lease_seconds):
+                await self._take_over(run_id)
+                taken.append(run_id)
+        return taken
 
     async def _take_over(self, run_id: str) -> None:
         """Carry on a run whose process died: from its last checkpoint, or from its input."""
@@ -128,7 +134,7 @@ class RunExecutor:
 
     def wake(self, thread_id: str) -> None:
         """A background call of `thread_id` finished: resume it in the background."""
-        self._spawn(self._resume(thread_id))
+        self._spawn(self.resume_thread(thread_id))
 
     async def drain(self) -> None:
         """Wait for every run and resume under way (used at shutdown and by tests)."""
@@ -156,6 +162,7 @@ class RunExecutor:
         await self._set_thread_status(run.thread_id, "busy")  # again, if it was enqueued
         try:
             await self._stream(graph, graph_input, config, run)
+            crash_point("after_interrupt_checkpoint")
             await self._resume_ready(run.assistant_id, run.thread_id)
         except asyncio.CancelledError:
             await self._set_run(run, "interrupted")
@@ -204,7 +211,12 @@ class RunExecutor:
                 for channel in channels:
                     self.events.publish(channel, name, data)
 
-    async def _resume(self, thread_id: str) -> None:
+    async def resume_thread(self, thread_id: str) -> None:
+        """Under the thread's lock, resume it with every stored outcome it waits for.
+
+        Outcomes the thread no longer waits for (it took them in before a crash, or its tool
+        will read them from the ledger when it re-runs) are marked APPLIED.
+        """
         thread = await asyncio.to_thread(self.store.get_thread, thread_id)
         if thread is None or thread.graph_id is None:
             log.warning("task finished for unknown thread %s; nothing to resume", thread_id)
@@ -212,6 +224,8 @@ class RunExecutor:
         async with self.locks.hold(thread_id):
             try:
                 await self._resume_ready(thread.graph_id, thread_id)
+                graph = self.graph_for(thread.graph_id)
+                await settle_unawaited(graph, thread_config(thread_id), self.ledger, thread_id)
             except Exception:
                 log.exception("resuming thread %s failed", thread_id)
                 await self._set_thread_status(thread_id, "error")

@@ -32,3 +32,9 @@ class CeleryDispatcher:
             routing_key=record.queue,
             retry=True,
         )
+
+    def revoke(self, task_id: str) -> None:
+        """Drop the call wherever it waits; a prefork worker running it is stopped too."""
+        # gevent workers cannot stop a running greenlet; its late outcome is ignored, since
+        # the ledger keeps the first one (the timeout).
+        self._app.control.revoke(task_id, terminate=True, signal="SIGKILL")

@@ -14,7 +14,10 @@ from pathlib import Path
 
 from graphrelay.bridge.ledger_base import TransitionLedger
 from graphrelay.bridge.records import (
+    OPEN_STATUSES,
+    SWEPT_STATUSES,
     TaskRecord,
+    TaskStatus,
     Transition,
 )
 from graphrelay.sqlite import ThreadLocalSqlite
@@ -27,6 +30,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks (thread_id);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
 """
 
 
@@ -92,6 +96,32 @@ class SqliteLedger(TransitionLedger):
         )
         records = [TaskRecord.model_validate_json(row[0]) for row in rows]
         return sorted(records, key=lambda record: record.created_at)
+
+    def stale(self, status: TaskStatus, updated_before: float, limit: int) -> list[TaskRecord]:
+        """Up to `limit` records in `status` unchanged since `updated_before`, oldest first."""
+        if status not in SWEPT_STATUSES:
+            raise ValueError(f"{status} records are not swept; use one of {SWEPT_STATUSES}")
+        return self._select(
+            "status = ? AND json_extract(doc, '$.updated_at') < ?"
+            " ORDER BY json_extract(doc, '$.updated_at') LIMIT ?",
+            (str(status), updated_before, limit),
+        )
+
+    def overdue(self, now: float, limit: int) -> list[TaskRecord]:
+        """Up to `limit` INTENDED or DISPATCHED records whose deadline is before `now`."""
+        return self._select(
+            "status IN (?, ?) AND json_extract(doc, '$.deadline') < ?"
+            " ORDER BY json_extract(doc, '$.deadline') LIMIT ?",
+            (*sorted(OPEN_STATUSES), now, limit),
+        )
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[TaskRecord]:
+        rows = (
+            self._sqlite.connection()
+            .execute(f"SELECT doc FROM tasks WHERE {where}", params)
+            .fetchall()
+        )
+        return [TaskRecord.model_validate_json(row[0]) for row in rows]
 
     def close(self) -> None:
         """Close this thread's connection."""

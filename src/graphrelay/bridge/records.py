@@ -23,6 +23,13 @@ class TaskStatus(StrEnum):
 
 
 OPEN_STATUSES = frozenset({TaskStatus.INTENDED, TaskStatus.DISPATCHED})
+# What the sweeper may have to repair; APPLIED and ABANDONED records are done for good.
+SWEPT_STATUSES = (
+    TaskStatus.INTENDED,
+    TaskStatus.DISPATCHED,
+    TaskStatus.COMPLETED,
+    TaskStatus.FAILED,
+)
 FINISHED_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.APPLIED})
 
 PENDING_INTERRUPT_TYPE = "background_task_pending"
@@ -87,8 +94,10 @@ Transition = Callable[[TaskRecord], bool]
 
 
 def count_attempt(record: TaskRecord) -> bool:
-    """One more execution by a worker."""
+    """One more execution by a worker; a record a worker runs is DISPATCHED at least."""
     record.attempts += 1
+    if record.status == TaskStatus.INTENDED:
+        record.status = TaskStatus.DISPATCHED
     return True
 
 

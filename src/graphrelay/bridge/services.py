@@ -52,6 +52,7 @@ class WorkerServices:
 
     ledger: Ledger
     notifier: TaskResumePort
+    max_deliveries: int = 3
 
 
 @cache
@@ -69,4 +70,5 @@ def worker_services() -> WorkerServices:
             initial_backoff=settings.callback_backoff_initial,
             max_backoff=settings.callback_backoff_max,
         ),
+        max_deliveries=settings.max_deliveries,
     )

@@ -14,9 +14,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, overload
 
 from celery import Task, shared_task
+from celery.exceptions import Reject
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_core.tools.base import create_schema_from_function
 from langgraph.prebuilt import ToolRuntime
@@ -32,6 +34,7 @@ from graphrelay.bridge.records import (
     TaskStatus,
     idempotency_key,
 )
+from graphrelay.crash import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,9 @@ class BackgroundTool:
         if record.finished:
             return _as_tool_result(record.outcome())
         if record.status == TaskStatus.INTENDED:
+            crash_point("after_intent")
             bridge.dispatcher.dispatch(record, bridge.callback_url)
+            crash_point("after_publish")
             bridge.ledger.mark_dispatched(record.task_id)
         if self.fire_and_forget:
             return f"{self.name} queued on {self.queue} as task {record.task_id}"
@@ -147,7 +152,12 @@ class BackgroundTool:
         def run_on_worker(
             task: Task, thread_id: str, args: dict[str, Any], callback_url: str | None = None
         ) -> None:
-            execute_on_worker(self, str(task.request.id), thread_id, args, callback_url)
+            delivery = Delivery(
+                task_id=str(task.request.id),
+                thread_id=thread_id,
+                redelivered=bool((task.request.delivery_info or {}).get("redelivered")),
+            )
+            execute_on_worker(self, delivery, args, callback_url)
 
         hard_limit = None if self.timeout is None else self.timeout + 30
         registered: Task = shared_task(
@@ -174,19 +184,32 @@ class BackgroundTool:
         return TaskOutcome(task_id="", result=_jsonable(result))
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One message of a background call, as a worker received it."""
+
+    task_id: str
+    thread_id: str
+    # RabbitMQ sets this when it hands out a message again because the consumer that had it
+    # went away without acking: the earlier attempt died.
+    redelivered: bool = False
+
+
 def execute_on_worker(
-    tool: BackgroundTool,
-    task_id: str,
-    thread_id: str,
-    args: dict[str, Any],
-    callback_url: str | None,
+    tool: BackgroundTool, delivery: Delivery, args: dict[str, Any], callback_url: str | None
 ) -> None:
-    """Run one delivery of a background call: store the outcome, then call back."""
+    """Run one delivery of a background call: store the outcome, then call back.
+
+    A second message for a call that a worker already started, and that RabbitMQ did not
+    redeliver, is a duplicate publish (the API or the sweeper sent it again): it runs nothing.
+    A call delivered more than `max_deliveries` times is poison: it fails with a readable
+    error, the caller is told, and the message goes to the dead-letter queue.
+    """
     worker = services.worker_services()
-    record = worker.ledger.get(task_id) or worker.ledger.intend(
+    record = worker.ledger.get(delivery.task_id) or worker.ledger.intend(
         TaskRecord(
-            task_id=task_id,
-            thread_id=thread_id,
+            task_id=delivery.task_id,
+            thread_id=delivery.thread_id,
             tool=tool.name,
             queue=tool.queue,
             args=args,
@@ -194,13 +217,38 @@ def execute_on_worker(
         )
     )
     if not record.finished:
-        worker.ledger.start_attempt(task_id)
-        outcome = tool.execute(args)
-        status = TaskStatus.FAILED if outcome.failed else TaskStatus.COMPLETED
-        worker.ledger.finish(task_id, status, outcome.result, outcome.error)
-        record = worker.ledger.get(task_id) or record
+        if record.attempts and not delivery.redelivered:
+            log.warning("duplicate message for %s: another delivery ran it", delivery.task_id)
+            return
+        record = _attempt(tool, worker, delivery, args)
     if callback_url:
         worker.notifier.notify(record, callback_url)
+    if record.error and record.error.startswith(POISON_PREFIX):
+        raise Reject(record.error, requeue=False)  # to the dead-letter queue
+
+
+POISON_PREFIX = "poison task:"
+
+
+def _attempt(
+    tool: BackgroundTool, worker: services.WorkerServices, delivery: Delivery, args: dict[str, Any]
+) -> TaskRecord:
+    """Count the attempt, run the body unless the call is poison, store the outcome."""
+    attempts = worker.ledger.start_attempt(delivery.task_id)
+    if attempts > worker.max_deliveries:
+        outcome = TaskOutcome(
+            task_id=delivery.task_id,
+            error=f"{POISON_PREFIX} {tool.name} was delivered {attempts} times and its worker "
+            f"died each time; it was moved to the dead-letter queue and will not run again",
+        )
+    else:
+        outcome = tool.execute(args)
+    status = TaskStatus.FAILED if outcome.failed else TaskStatus.COMPLETED
+    worker.ledger.finish(delivery.task_id, status, outcome.result, outcome.error)
+    crash_point("worker_after_result")
+    record = worker.ledger.get(delivery.task_id)
+    assert record is not None, "a ledger record cannot vanish"
+    return record
 
 
 def _jsonable(value: Any) -> Any:

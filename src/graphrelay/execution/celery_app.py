@@ -1,9 +1,13 @@
 """The Celery app: durable `io` and `cpu` queues on a direct exchange, plus dead letters.
 
-Messages a worker rejects go to the `graphrelay.dlx` exchange and wait in `dead_letter` for
-inspection. The embedded profile swaps RabbitMQ for kombu's file-system transport (with
-atomic message files, see `filesystem_transport`), polled every `poll_interval` seconds, and
-keeps Celery results in files.
+Messages are persistent and published with confirms. Messages a worker rejects (poison
+calls, unknown task names) go to the `graphrelay.dlx` exchange and wait in `dead_letter` for
+inspection. `quorum_queues` declares the work queues as RabbitMQ quorum queues, which also
+dead-letter a message delivered more than `max_deliveries` times.
+
+The embedded profile swaps RabbitMQ for kombu's file-system transport (with atomic message
+files, see `filesystem_transport`), polled every `poll_interval` seconds, and keeps Celery
+results in files.
 """
 
 from __future__ import annotations
@@ -21,17 +25,15 @@ DEAD_LETTER_EXCHANGE = Exchange("graphrelay.dlx", type="direct", durable=True)
 DEAD_LETTER_QUEUE = "dead_letter"
 
 
-def _work_queue(name: str) -> Queue:
-    return Queue(
-        name,
-        EXCHANGE,
-        routing_key=name,
-        durable=True,
-        queue_arguments={
-            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
-            "x-dead-letter-routing-key": DEAD_LETTER_QUEUE,
-        },
-    )
+def _work_queue(name: str, settings: Settings) -> Queue:
+    arguments: dict[str, object] = {
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+        "x-dead-letter-routing-key": DEAD_LETTER_QUEUE,
+    }
+    if settings.quorum_queues:
+        # Replicated queues; the broker itself dead-letters a message redelivered too often.
+        arguments |= {"x-queue-type": "quorum", "x-delivery-limit": settings.max_deliveries}
+    return Queue(name, EXCHANGE, routing_key=name, durable=True, queue_arguments=arguments)
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -39,8 +41,8 @@ def create_celery_app(settings: Settings) -> Celery:
     app = Celery("graphrelay", broker=settings.broker_url, backend=settings.result_backend)
     app.conf.update(
         task_queues=[
-            _work_queue("io"),
-            _work_queue("cpu"),
+            _work_queue("io", settings),
+            _work_queue("cpu", settings),
             Queue(DEAD_LETTER_QUEUE, DEAD_LETTER_EXCHANGE, routing_key=DEAD_LETTER_QUEUE),
         ],
         task_default_exchange=EXCHANGE.name,
@@ -54,6 +56,10 @@ def create_celery_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False,
     )
+    if settings.broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        # Messages are persistent by default; confirms make a publish return only once
+        # RabbitMQ has taken the message, so a dispatch that returned is never lost.
+        app.conf.broker_transport_options = {"confirm_publish": True}
     if settings.broker_url.startswith(("filesystem://", f"{filesystem_transport.ALIAS}://")):
         app.conf.broker_transport_options = _filesystem_transport(settings)
         settings.data_dir.joinpath("celery-results").mkdir(parents=True, exist_ok=True)
