@@ -83,7 +83,8 @@ def sweeper(
 
 
 def _print_round(done: Counter[str]) -> None:
-    console.print("sweep: " + ", ".join(f"{kind} {count}" for kind, count in sorted(done.items())))
+    if done.total():
+        console.print("sweep: " + ", ".join(f"{kind} {n}" for kind, n in sorted(done.items())))
 
 
 @app.command()

@@ -24,8 +24,11 @@ class Ledger(Protocol):
         """INTENDED → DISPATCHED (no-op from any other state)."""
         ...
 
-    def start_attempt(self, task_id: str) -> int:
-        """Count one more execution by a worker; return the new count."""
+    def start_attempt(self, task_id: str, first_only: bool = False) -> int:
+        """Count one more execution by a worker; the new count, 0 if nothing was counted.
+
+        With `first_only` nothing is counted when an execution already started.
+        """
         ...
 
     def finish(

@@ -89,18 +89,22 @@ class Stack:
     def _port(self, name: str) -> str:
         return self.env["GRAPHRELAY_API2_PORT" if name == "api2" else "GRAPHRELAY_API_PORT"]
 
-    def start(self, *names: str) -> None:
-        """Start `api`, `api2`, `io` and/or `cpu` side by side and wait until each is ready."""
+    def start(self, *names: str, **extra_env: str) -> None:
+        """Start `api`, `api2`, `io`, `cpu` and/or `sweeper` side by side, each with
+        `extra_env` on top of the stack's environment, and wait until each is ready."""
         for name in names:
-            api = name.startswith("api")
-            args = ["serve"] if api else ["worker", "--pool", name]
-            env = {**self.env, "GRAPHRELAY_API_PORT": self._port(name)} if api else self.env
+            env = {**self.env, **extra_env}
+            if name.startswith("api"):
+                args, env["GRAPHRELAY_API_PORT"] = ["serve"], self._port(name)
+            else:
+                args = ["sweeper"] if name == "sweeper" else ["worker", "--pool", name]
             self.processes[name] = spawn(args, env, self.log(name), cwd=REPO)
         for name in names:
             if name.startswith("api"):
                 wait_healthy(self.url(name), self.processes[name])
             else:
-                wait_for_log(self.log(name), " ready.", self.processes[name])
+                ready = "sweeper: every" if name == "sweeper" else " ready."
+                wait_for_log(self.log(name), ready, self.processes[name])
 
     def stop(self, *names: str) -> None:
         """Stop the named processes (all of them when none is named)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from langchain_core.tools import BaseTool, tool
@@ -41,6 +43,13 @@ def count_slowly(steps: int) -> str:
     return f"counted to {steps}"
 
 
+@background_tool(queue="cpu", idempotent=True, timeout=60)
+def kill_worker(reason: str) -> str:
+    """Kill the worker process that runs it, every time: a poison task."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return reason
+
+
 @tool
 def block(seconds: float) -> str:
     """Hold the run itself (in the API process) for `seconds`, so it can be cancelled."""
@@ -48,4 +57,11 @@ def block(seconds: float) -> str:
     return "unblocked"
 
 
-TOOLS: list[BaseTool] = [echo_later.tool, explode.tool, crunch.tool, count_slowly.tool, block]
+TOOLS: list[BaseTool] = [
+    echo_later.tool,
+    explode.tool,
+    crunch.tool,
+    count_slowly.tool,
+    kill_worker.tool,
+    block,
+]

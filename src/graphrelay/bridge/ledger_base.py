@@ -11,6 +11,7 @@ from graphrelay.bridge.records import (
     TaskStatus,
     Transition,
     count_attempt,
+    count_first_attempt,
     to_applied,
     to_dispatched,
     to_finished,
@@ -28,9 +29,12 @@ class TransitionLedger(ABC):
         """INTENDED → DISPATCHED (no-op from any other state)."""
         self._update(task_id, to_dispatched)
 
-    def start_attempt(self, task_id: str) -> int:
-        """Count one more execution by a worker; return the new count."""
-        record = self._update(task_id, count_attempt)
+    def start_attempt(self, task_id: str, first_only: bool = False) -> int:
+        """Count one more execution by a worker; the new count, 0 if nothing was counted.
+
+        With `first_only` nothing is counted when an execution already started.
+        """
+        record = self._update(task_id, count_first_attempt if first_only else count_attempt)
         return record.attempts if record else 0
 
     def finish(

@@ -101,6 +101,11 @@ def count_attempt(record: TaskRecord) -> bool:
     return True
 
 
+def count_first_attempt(record: TaskRecord) -> bool:
+    """The first execution by a worker; False if one already started."""
+    return record.attempts == 0 and count_attempt(record)
+
+
 def to_dispatched(record: TaskRecord) -> bool:
     """INTENDED → DISPATCHED; False when the record is elsewhere."""
     if record.status != TaskStatus.INTENDED:

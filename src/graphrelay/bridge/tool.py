@@ -217,10 +217,13 @@ def execute_on_worker(
         )
     )
     if not record.finished:
-        if record.attempts and not delivery.redelivered:
-            log.warning("duplicate message for %s: another delivery ran it", delivery.task_id)
+        attempts = worker.ledger.start_attempt(
+            delivery.task_id, first_only=not delivery.redelivered
+        )
+        if not attempts:
+            log.warning("duplicate message for %s: another delivery runs it", delivery.task_id)
             return
-        record = _attempt(tool, worker, delivery, args)
+        record = _attempt(tool, worker, delivery.task_id, attempts, args)
     if callback_url:
         worker.notifier.notify(record, callback_url)
     if record.error and record.error.startswith(POISON_PREFIX):
@@ -231,22 +234,25 @@ POISON_PREFIX = "poison task:"
 
 
 def _attempt(
-    tool: BackgroundTool, worker: services.WorkerServices, delivery: Delivery, args: dict[str, Any]
+    tool: BackgroundTool,
+    worker: services.WorkerServices,
+    task_id: str,
+    attempts: int,
+    args: dict[str, Any],
 ) -> TaskRecord:
-    """Count the attempt, run the body unless the call is poison, store the outcome."""
-    attempts = worker.ledger.start_attempt(delivery.task_id)
+    """Run the body unless the call is poison, and store the outcome."""
     if attempts > worker.max_deliveries:
         outcome = TaskOutcome(
-            task_id=delivery.task_id,
+            task_id=task_id,
             error=f"{POISON_PREFIX} {tool.name} was delivered {attempts} times and its worker "
             f"died each time; it was moved to the dead-letter queue and will not run again",
         )
     else:
         outcome = tool.execute(args)
     status = TaskStatus.FAILED if outcome.failed else TaskStatus.COMPLETED
-    worker.ledger.finish(delivery.task_id, status, outcome.result, outcome.error)
+    worker.ledger.finish(task_id, status, outcome.result, outcome.error)
     crash_point("worker_after_result")
-    record = worker.ledger.get(delivery.task_id)
+    record = worker.ledger.get(task_id)
     assert record is not None, "a ledger record cannot vanish"
     return record
 
