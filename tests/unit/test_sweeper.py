@@ -39,7 +39,7 @@ class Harness:
         self.ledger.intend(
             TaskRecord(
                 task_id=task_id, thread_id=thread_id, tool="echo", queue="io", deadline=deadline
-            )  # fmt: skip
+            )
         )
 
 
