@@ -1,8 +1,14 @@
-"""Redis clients whose pools wait for a free connection instead of failing.
+"""Redis clients whose pools wait for a free connection, and that ride out a Redis restart.
 
 redis-py's default pools allow 100 connections and then raise `MaxConnectionsError`; under a
 burst (hundreds of runs resuming at once) that turned into 500s. A blocking pool makes the
 burst queue for a connection instead.
+
+A command that meets a dropped connection is sent again with backoff for about 15 s, so a
+Redis restart (or failover) stalls the API and the workers instead of failing their work. Every
+write graphrelay makes is idempotent (a document set, a sorted-set add, a first-write-wins
+transition), so a command that did reach the server before the connection dropped is safe to
+send again.
 """
 
 from __future__ import annotations
@@ -12,9 +18,20 @@ import weakref
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 MAX_CONNECTIONS = 64
 WAIT_FOR_CONNECTION = 30.0
+RETRIES = 12  # backoff 0.05 s doubling to 2 s: about 15 s in all
+RETRY_ON = [RedisConnectionError, RedisTimeoutError]
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=2.0, base=0.05)
 
 
 def sync_client(url: str, *, decode_responses: bool = False) -> redis.Redis:
@@ -22,6 +39,7 @@ def sync_client(url: str, *, decode_responses: bool = False) -> redis.Redis:
     pool = redis.BlockingConnectionPool.from_url(
         url, max_connections=MAX_CONNECTIONS, timeout=WAIT_FOR_CONNECTION,
         decode_responses=decode_responses,
+        retry=Retry(_backoff(), RETRIES), retry_on_error=RETRY_ON,
     )  # fmt: skip
     return redis.Redis(connection_pool=pool)
 
@@ -31,6 +49,7 @@ def async_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=MAX_CONNECTIONS, timeout=WAIT_FOR_CONNECTION,
         decode_responses=decode_responses,
+        retry=AsyncRetry(_backoff(), RETRIES), retry_on_error=RETRY_ON,
     )  # fmt: skip
     return aioredis.Redis(connection_pool=pool)
 
