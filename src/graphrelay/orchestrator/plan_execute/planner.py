@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -77,8 +77,8 @@ def _accepted(plan: Plan) -> dict[str, Any]:
     }
 
 
-def question_of(state: PlanExecuteState) -> str:
-    """The text of the user's latest message."""
+def question_of(state: Mapping[str, Any]) -> str:
+    """The text of the user's latest message in a state with `messages`."""
     messages: list[AnyMessage] = state.get("messages", [])
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
