@@ -26,7 +26,7 @@ def converse_plan(client: httpx.Client, console: Console, timeout: float = 300) 
     while time.monotonic() < deadline:
         status = _ok(client.get(f"/threads/{thread_id}"))["status"]
         state = _ok(client.get(f"/threads/{thread_id}/state"))
-        seen.report(console, state["values"], time.monotonic() - started)
+        seen.report(console, state, time.monotonic() - started)
         if status == "error":
             raise RuntimeError("the planner's run ended in an error; see the API log")
         if status == "idle" and not state["interrupts"]:
@@ -42,8 +42,10 @@ class _Seen:
     def __init__(self) -> None:
         self.plan: dict[str, Any] | None = None
         self.statuses: dict[str, str] = {}
+        self.pending: set[str] = set()
 
-    def report(self, console: Console, values: dict[str, Any], elapsed: float) -> None:
+    def report(self, console: Console, state: dict[str, Any], elapsed: float) -> None:
+        values = state["values"]
         plan = values.get("plan")
         if plan and plan != self.plan:
             self.plan, self.statuses = plan, {}
@@ -52,6 +54,12 @@ class _Seen:
             if self.statuses.get(task_id) != run["status"]:
                 self.statuses[task_id] = run["status"]
                 console.print(f"{elapsed:6.2f}s  task [bold]{task_id}[/bold] {_styled(run)}")
+        for item in state["interrupts"]:
+            if item["id"] not in self.pending:
+                self.pending.add(item["id"])
+                value = item["value"]
+                console.print(f"{elapsed:6.2f}s  [yellow]⏸  suspended[/yellow] on "
+                              f"{value['tool']} ({value['queue']} queue)")  # fmt: skip
 
 
 def plan_table(plan: dict[str, Any]) -> Table:
