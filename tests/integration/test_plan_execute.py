@@ -65,6 +65,11 @@ def respond(body: dict[str, Any]) -> Reply:
     messages = body["messages"]
     schema = (body.get("response_format") or {}).get("json_schema", {}).get("name")
     first_user = next(str(m["content"]) for m in messages if m["role"] == "user")
+    if schema == "ResearchBrief":
+        brief = {"reasoning": "two sides", "angles": ["echo north", "echo south"]}
+        return Reply(content=json.dumps(brief))
+    if schema is None and "tools" not in body:  # the researcher's synthesis
+        return Reply(content="synthesis: " + " + ".join(re.findall(r"- (.*)", first_user)))
     if schema is None:
         return _act(first_user, messages[-1])
     key = next(k for k in ("compare", "repair", "hopeless", "flaky") if k in first_user)
@@ -92,7 +97,10 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 def _planner_env(fake: FakeOpenAI) -> dict[str, str]:
     return {
         "GRAPHRELAY_GRAPHS": json.dumps(
-            {"planner": "graphrelay.orchestrator.plan_execute:build_graph"}
+            {
+                "planner": "graphrelay.orchestrator.plan_execute:build_graph",
+                "researcher": "graphrelay.orchestrator.research:build_graph",
+            }
         ),
         "GRAPHRELAY_TOOL_MODULES": json.dumps(["tests.support.tools", "tests.support.plan_tools"]),
         "GRAPHRELAY_PLANNER_MODEL": "openai:planner-model",
@@ -142,11 +150,11 @@ def planner(request: pytest.FixtureRequest) -> Stack:
     return stack
 
 
-def _ask(stack: Stack, question: str) -> str:
+def _ask(stack: Stack, question: str, graph: str = "planner") -> str:
     client = stack.sdk()
     thread_id = str(client.threads.create()["thread_id"])
     client.runs.create(
-        thread_id, "planner", input={"messages": [{"role": "user", "content": question}]}
+        thread_id, graph, input={"messages": [{"role": "user", "content": question}]}
     )
     return thread_id
 
@@ -241,3 +249,23 @@ def test_a_failed_tool_is_retried_by_its_executor_without_a_replan(
     failed, succeeded = sorted(planner.records(thread_id), key=lambda r: r.created_at)
     assert failed.error is not None and "is not ready yet" in failed.error
     assert succeeded.result == f"{question.split()[-1]} is ready"
+
+
+def test_researcher_analysts_suspend_in_parallel_in_their_own_subgraphs(planner: Stack) -> None:
+    thread_id = _ask(planner, "weigh north against south", graph="researcher")
+
+    both = planner.wait_for(
+        "both analysts' calls pending together",
+        lambda: _pending_together(planner.records(thread_id), "echo_later"),
+    )
+    namespaces = [record.checkpoint_ns for record in both]
+    assert all(ns.startswith("analyst:") for ns in namespaces)
+    assert len({ns.split("|")[0] for ns in namespaces}) == 2  # one subgraph namespace each
+    state = planner.wait_done(thread_id)
+
+    findings = sorted((f["angle"], f["finding"]) for f in state["values"]["findings"])
+    assert findings == [
+        ("echo north", "result: echo: north"),
+        ("echo south", "result: echo: south"),
+    ]
+    assert final_answer(state).startswith("synthesis: echo ")
