@@ -128,3 +128,16 @@ async def test_a_failed_task_is_retried_before_any_replan(graph: Graph) -> None:
     }  # fmt: skip
     assert state["replans"] == 0
     assert state["messages"][-1].content == "warm"
+
+
+async def test_a_new_question_on_the_thread_starts_a_new_plan(graph: Graph) -> None:
+    config: Any = {"configurable": {"thread_id": "two questions"}}
+    first = await graph.ainvoke({"messages": [{"role": "user", "content": "the diamond"}]}, config)
+    assert first["phase"] == "answered"
+
+    second = await graph.ainvoke({"messages": [{"role": "user", "content": "garbage"}]}, config)
+
+    assert second["phase"] == "failed"
+    assert second["plan"] is None and second["tasks"] == {}
+    question = second["planner_messages"][0]
+    assert question.type == "human" and question.content == "garbage"  # the old exchange is gone

@@ -37,24 +37,10 @@ class Planner:
     async def __call__(self, state: PlanExecuteState) -> dict[str, Any]:
         """One planning attempt."""
         fresh = state.get("phase") not in _CONTINUING
-        if fresh:
-            exchange: list[BaseMessage] = [HumanMessage(content=question_of(state))]
-            update: dict[str, Any] = {
-                "planner_messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *exchange],
-                "joiner_messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)],
-                "replans": 0,
-            }
-        else:
-            exchange = list(state.get("planner_messages", []))
-            update = {"planner_messages": []}
+        exchange, update = _fresh_exchange(state) if fresh else _continued_exchange(state)
         reply = await ask(self.model, Plan, [self.system, *exchange])
         update["planner_messages"].append(reply.raw)
-        error = reply.error
-        if reply.parsed is not None and error is None:
-            try:
-                validate_plan(reply.parsed)
-            except PlanError as exc:
-                error = str(exc)
+        error = reply.error or _problems(reply.parsed)
         if error is None and reply.parsed is not None:
             return {**update, **_accepted(reply.parsed)}
         repairs = (0 if fresh else state.get("repairs", 0)) + 1
@@ -66,6 +52,33 @@ class Planner:
         feedback = f"That plan cannot run: {error}. Reply with a corrected Plan."
         update["planner_messages"].append(HumanMessage(content=feedback))
         return {**update, "phase": "planning", "repairs": repairs}
+
+
+def _fresh_exchange(state: PlanExecuteState) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """A new question: clear the last question's plan, tasks and exchanges."""
+    exchange: list[BaseMessage] = [HumanMessage(content=question_of(state))]
+    return exchange, {
+        "planner_messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *exchange],
+        "joiner_messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)],
+        "plan": None,
+        "tasks": {REPLACE: True},
+        "replans": 0,
+    }
+
+
+def _continued_exchange(state: PlanExecuteState) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """A repair or a replan: the exchange so far ends with the planner's next instructions."""
+    return list(state.get("planner_messages", [])), {"planner_messages": []}
+
+
+def _problems(plan: Plan | None) -> str | None:
+    if plan is None:
+        return "no plan in the reply"
+    try:
+        validate_plan(plan)
+    except PlanError as exc:
+        return str(exc)
+    return None
 
 
 def _accepted(plan: Plan) -> dict[str, Any]:
