@@ -18,7 +18,7 @@ from tests.support import services
 from tests.support.openai_server import FakeOpenAI, Reply, serving
 from tests.support.stack import Stack, final_answer, production_env, stack_env
 
-SECONDS = 2.0  # each background echo: long enough to watch two of them pending together
+SECONDS = 3.0  # each background echo: long enough to watch two of them pending together
 
 
 def _task(task_id: str, description: str, *deps: str, tool: str = "none") -> dict[str, Any]:
@@ -177,6 +177,8 @@ def test_plan_parallel_tasks_suspend_replan_and_answer(
         lambda: _pending_together(planner.records(thread_id), "echo_later"),
     )
     assert {r.args["text"] for r in both} == {"alpha", "beta"}
+    # Each task's interrupt is saved as that task stops, so the state may lag the ledger a bit.
+    planner.pending(thread_id, count=2)
     waiting = planner.sdk().threads.get_state(thread_id)
     assert {i: run["status"] for i, run in waiting["values"]["tasks"].items()} == {
         "t1": "running", "t2": "running", "t3": "pending"
@@ -201,6 +203,8 @@ def test_plan_parallel_tasks_suspend_replan_and_answer(
                          key=lambda r: r.args["text"])  # fmt: skip
     assert alpha.finished_at and beta.finished_at
     assert alpha.created_at < beta.finished_at and beta.created_at < alpha.finished_at
+    schemas = planner.sdk().assistants.get_schemas("planner")
+    assert {"plan", "tasks", "phase"} <= set(schemas["state_schema"]["properties"])
 
 
 def test_an_invalid_plan_is_repaired_with_its_error(

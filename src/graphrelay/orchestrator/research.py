@@ -12,7 +12,7 @@ Their findings flow back to the researcher through the one key the schemas share
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
@@ -23,6 +23,9 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 from pydantic import BaseModel, Field
+
+# pydantic needs typing_extensions' TypedDict on 3.11 to make the API's JSON schemas.
+from typing_extensions import TypedDict
 
 from graphrelay.config import Settings
 from graphrelay.examples.agent import configured_tools

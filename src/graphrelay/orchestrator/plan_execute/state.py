@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+
+# pydantic needs typing_extensions' TypedDict on 3.11 to make the API's JSON schemas.
+from typing_extensions import TypedDict
 
 TaskStatus = Literal["pending", "running", "done", "failed"]
 Phase = Literal["planning", "executing", "replanning", "answered", "failed"]
