@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     )
     tool_modules: list[str] = Field(default_factory=lambda: ["graphrelay.examples.tools"])
     model: str = "scripted:demo"
+    # Plan-and-execute: "" falls back to `model`; a base URL makes the model string the model
+    # name on that OpenAI-compatible endpoint.
+    planner_model: str = ""
+    executor_model: str = ""
+    planner_base_url: str = ""
+    executor_base_url: str = ""
+    model_api_key: SecretStr = SecretStr("")
+    plan_max_repairs: int = Field(default=2, ge=0)
+    plan_max_replans: int = Field(default=2, ge=0)
+    task_max_attempts: int = Field(default=2, ge=1)
+    plan_max_parallel: int = Field(default=0, ge=0)  # ready tasks sent at once; 0: all
 
     io_concurrency: int = 100
     cpu_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1)

@@ -3,11 +3,14 @@
 Starts the API and an io and a cpu worker as child processes on the embedded profile, asks
 the scripted agent to index `docs/` (on the cpu worker) and answer from the index, and prints
 every suspend and resume with timings as it watches the thread, then the ledger's record of
-each background call and the answer.
+each background call and the answer. Then the scripted planner lays out a plan whose first two
+tasks run at once on the cpu and io workers; the demo prints the plan, each task's status as
+it changes, and the answer.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -21,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from graphrelay.bridge.ledger_sqlite import SqliteLedger
+from graphrelay.plan_demo import answer_panel, converse_plan
 from graphrelay.processes import free_port, spawn, stopping, wait_for_log, wait_healthy
 
 console = Console()
@@ -55,6 +59,14 @@ def run_demo(docs: Path, question: str, *, keep_data: bool = False) -> None:
         "GRAPHRELAY_DATA_DIR": str(data_dir),
         "GRAPHRELAY_API_PORT": str(port),
         "GRAPHRELAY_MODEL": "scripted:demo",
+        "GRAPHRELAY_PLANNER_MODEL": "scripted:plan_demo",
+        "GRAPHRELAY_EXECUTOR_MODEL": "scripted:plan_demo",
+        "GRAPHRELAY_GRAPHS": json.dumps(
+            {
+                "agent": "graphrelay.examples.agent:build_graph",
+                "planner": "graphrelay.orchestrator.plan_execute:build_graph",
+            }
+        ),
         "GRAPHRELAY_DEMO_DOCS": str(docs),
     }
     logs = data_dir / "logs"
@@ -72,8 +84,10 @@ def run_demo(docs: Path, question: str, *, keep_data: bool = False) -> None:
                 wait_for_log(logs / "worker-cpu.log", " ready.", cpu)
             console.print(f"[dim]API on {base_url}, workers ready; data in {data_dir}[/dim]")
             thread_id, answer = _converse(base_url, question)
-        console.print(_calls_table(data_dir, thread_id))
-        console.print(Panel(answer, title="final answer", border_style="green"))
+            console.print(_calls_table(data_dir, thread_id))
+            console.print(Panel(answer, title="final answer", border_style="green"))
+            with httpx.Client(base_url=base_url, timeout=30) as client:
+                console.print(answer_panel(converse_plan(client, console)))
         console.print("[dim]children stopped[/dim]")
     except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
         raise DemoError(f"{exc} (logs in {logs})") from exc

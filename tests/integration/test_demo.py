@@ -34,4 +34,7 @@ def test_readme_demo_command_prints_the_answer() -> None:
     assert "resumed after index_documents finished" in out
     assert "final answer" in out
     assert "I indexed the documentation in the background" in out
+    assert "task index running" in out and "task api running" in out
+    assert "suspended on fetch_url (io queue)" in out
+    assert "plan-and-execute answer" in out
     assert "children stopped" in out

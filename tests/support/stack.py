@@ -70,7 +70,7 @@ class Stack:
         fields = {k.removeprefix("GRAPHRELAY_").lower(): v for k, v in self.env.items()
                   if k.startswith("GRAPHRELAY_")}  # fmt: skip
         return Settings.model_validate(
-            {k: json.loads(v) if k == "tool_modules" else v for k, v in fields.items()}
+            {k: json.loads(v) if k in ("tool_modules", "graphs") else v for k, v in fields.items()}
         )
 
     @property

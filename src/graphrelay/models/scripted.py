@@ -14,7 +14,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 BUNDLED_SCRIPTS_DIR = Path(__file__).parent / "scripts"
 DEFAULT_SCRIPT = "default"
 
+# `Plan:weather`: a script for structured output of the pydantic model `Plan`.
+_STRUCTURED_KEY = re.compile(r"^[A-Z]\w*:")
 _PLACEHOLDER = re.compile(r"\{tool:([^{}]+)\}|\{tools\}")
 
 
@@ -35,17 +37,19 @@ class ScriptToolCall(BaseModel):
 
 
 class ScriptTurn(BaseModel):
-    """One model reply: either tool calls or a final content message."""
+    """One model reply: tool calls, a content message, or a JSON object (structured output)."""
 
     model_config = ConfigDict(extra="forbid")
 
     tool_calls: list[ScriptToolCall] | None = None
     content: str | None = None
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Self:
-        if (self.tool_calls is None) == (self.content is None):
-            raise ValueError("a script turn needs exactly one of 'tool_calls' or 'content'")
+        kinds = [self.tool_calls, self.content, self.json_]
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError("a script turn needs exactly one of 'tool_calls', 'content', 'json'")
         if self.tool_calls == []:
             raise ValueError("'tool_calls' must list at least one call")
         return self
@@ -115,6 +119,56 @@ class ScriptedChatModel(BaseChatModel):
             )
         return self
 
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Play the `SCHEMA:key` scripts and parse each reply into `schema` (a pydantic model).
+
+        A structured exchange (attempt, feedback, attempt…) is one script: the key is looked
+        for in the first human message and the turn is the number of AI messages after it.
+        A `json` turn is the object to return; a `content` turn is raw text (to test bad JSON).
+        """
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise TypeError("ScriptedChatModel's structured output takes a pydantic model class")
+        model_class: type[BaseModel] = schema
+
+        def reply(messages: LanguageModelInput) -> Any:
+            raw = self._structured_reply(model_class.__name__, _as_messages(messages))
+            try:
+                parsed: BaseModel | None = model_class.model_validate_json(str(raw.content))
+                error: Exception | None = None
+            except ValidationError as exc:
+                parsed, error = None, exc
+            if include_raw:
+                return {"raw": raw, "parsed": parsed, "parsing_error": error}
+            if error is not None:
+                raise error
+            return parsed
+
+        return RunnableLambda(reply)
+
+    def _structured_reply(self, schema_name: str, messages: list[BaseMessage]) -> AIMessage:
+        first_human = next((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), -1)
+        text = str(messages[first_human].text) if first_human >= 0 else ""
+        prefix = f"{schema_name}:"
+        scripts = {
+            k.removeprefix(prefix): v for k, v in self.scripts.items() if k.startswith(prefix)
+        }
+        key = _pick_key(scripts, text)
+        if key is None:
+            raise ValueError(f"no {prefix}KEY script matches the first human message: {text!r}")
+        turns = scripts[key]
+        turn_no = sum(isinstance(m, AIMessage) for m in messages[first_human + 1 :])
+        turn = turns[min(turn_no, len(turns) - 1)]
+        if turn.tool_calls is not None:
+            raise ValueError(f"structured script {prefix}{key} has a tool_calls turn")
+        content = turn.content if turn.json_ is None else json.dumps(turn.json_)
+        return AIMessage(content=content or "")
+
     def tool_names(self) -> set[str]:
         """Every tool name the scripts call or reference in `{tool:NAME}` placeholders."""
         names: set[str] = set()
@@ -150,20 +204,35 @@ class ScriptedChatModel(BaseChatModel):
             return AIMessage(content=f"(script {key!r} is exhausted after {len(turns)} turns)")
         if turn.tool_calls is not None:
             return AIMessage(content="", tool_calls=[_to_tool_call(c) for c in turn.tool_calls])
+        if turn.json_ is not None:
+            return AIMessage(content=json.dumps(turn.json_))
         tool_results = [m for m in since_human if isinstance(m, ToolMessage)]
         return AIMessage(content=_fill(turn.content or "", tool_results))
 
     def _pick_script(self, human_text: str) -> str:
-        lowered = human_text.lower()
-        for key in self.scripts:
-            if key != DEFAULT_SCRIPT and key.lower() in lowered:
-                return key
-        if DEFAULT_SCRIPT in self.scripts:
-            return DEFAULT_SCRIPT
+        plain = {k: v for k, v in self.scripts.items() if not _STRUCTURED_KEY.match(k)}
+        key = _pick_key(plain, human_text)
+        if key is not None:
+            return key
         raise ValueError(
             f"no script key occurs in the last human message and there is no "
             f"{DEFAULT_SCRIPT!r} script; keys: {list(self.scripts)}"
         )
+
+
+def _pick_key(scripts: dict[str, list[ScriptTurn]], text: str) -> str | None:
+    """The first key that occurs in `text`, else `default` if there is one."""
+    lowered = text.lower()
+    for key in scripts:
+        if key != DEFAULT_SCRIPT and key.lower() in lowered:
+            return key
+    return DEFAULT_SCRIPT if DEFAULT_SCRIPT in scripts else None
+
+
+def _as_messages(value: LanguageModelInput) -> list[BaseMessage]:
+    if isinstance(value, list) and all(isinstance(m, BaseMessage) for m in value):
+        return value
+    raise TypeError("ScriptedChatModel's structured output takes a list of messages")
 
 
 def bundled_scripts() -> list[str]:
