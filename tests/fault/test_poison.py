@@ -1,15 +1,18 @@
 """Issue 5, must-show 3: a task that kills its worker every time is poison. After
 `max_deliveries` deliveries it lands in the dead-letter queue, and the agent gets a tool error
-that says what happened, instead of the queue redelivering it forever."""
+that says what happened, instead of the queue redelivering it forever. Also: the sweeper's
+Celery beat task repairs a stalled call on a real worker."""
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 from kombu import Connection
 
-from graphrelay.bridge.records import TaskStatus
-from graphrelay.execution.celery_app import DEAD_LETTER_QUEUE
+from graphrelay.bridge.records import TaskRecord, TaskStatus
+from graphrelay.execution.celery_app import DEAD_LETTER_QUEUE, SWEEP_TASK, create_celery_app
 from tests.support.stack import Stack, final_answer, tool_messages
 
 
@@ -40,3 +43,25 @@ def test_a_poison_task_is_dead_lettered_and_the_agent_told(production_stack: Sta
         lambda: record.task_id in _dead_letters(stack.settings.broker_url),
     )
     assert json.dumps(record.args) == '{"reason": "poison"}'
+
+
+def test_the_sweeper_as_a_celery_task_publishes_a_stalled_call(production_stack: Stack) -> None:
+    """The beat job's task, run by the cpu worker, repairs like the sweeper process."""
+    stack = production_stack
+    ledger = stack.ledger()
+    long_ago = time.time() - 3600
+    stalled = TaskRecord(
+        task_id=f"gr-stalled-{uuid.uuid4().hex[:8]}", thread_id="no-such-thread",
+        tool="echo_later", queue="io", args={"text": "late"},
+        created_at=long_ago, updated_at=long_ago,
+    )  # fmt: skip
+    ledger.intend(stalled)
+
+    create_celery_app(stack.settings).send_task(SWEEP_TASK, queue="cpu")
+
+    record = stack.wait_for(
+        "the stalled call to run",
+        lambda: (r := ledger.get(stalled.task_id)) is not None and r.finished and r,
+    )
+    assert record.result == "echo: late" and record.attempts == 1
+    ledger.close()

@@ -23,6 +23,7 @@ from graphrelay.execution import filesystem_transport
 EXCHANGE = Exchange("graphrelay", type="direct", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("graphrelay.dlx", type="direct", durable=True)
 DEAD_LETTER_QUEUE = "dead_letter"
+SWEEP_TASK = "graphrelay.sweep"
 
 
 def _work_queue(name: str, settings: Settings) -> Queue:
@@ -55,6 +56,14 @@ def create_celery_app(settings: Settings) -> Celery:
         task_track_started=True,
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False,
+        beat_schedule={
+            "graphrelay-sweeper": {
+                "task": SWEEP_TASK,
+                "schedule": settings.sweeper_period_seconds,
+                # A round that waited a whole period in the queue is stale: the next one comes.
+                "options": {"queue": "cpu", "expires": settings.sweeper_period_seconds},
+            }
+        },
     )
     if settings.broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
         # Messages are persistent by default; confirms make a publish return only once

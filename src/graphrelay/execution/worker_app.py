@@ -1,11 +1,17 @@
-"""The Celery app a worker process loads (`celery -A graphrelay.execution.worker_app`)."""
+"""The Celery app a worker process loads (`celery -A graphrelay.execution.worker_app`).
 
+It also carries the sweeper as a task, `graphrelay.sweep`, which `celery beat` schedules every
+`sweeper_period_seconds` on the cpu queue for deployments that prefer beat to a sweeper
+process: `celery -A graphrelay.execution.worker_app beat`.
+"""
+
+import asyncio
 from typing import Any
 
 from celery.signals import worker_init
 
 from graphrelay.config import load_settings
-from graphrelay.execution.celery_app import create_celery_app, declare_topology
+from graphrelay.execution.celery_app import SWEEP_TASK, create_celery_app, declare_topology
 
 app = create_celery_app(load_settings())
 
@@ -15,3 +21,11 @@ def _declare_topology(**_: Any) -> None:
 
 
 worker_init.connect(_declare_topology, weak=False)
+
+
+@app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep() -> None:
+    """One sweeper round in this worker process."""
+    from graphrelay.sweeper_service import sweep as sweep_once
+
+    asyncio.run(sweep_once(load_settings(), once=True))
