@@ -340,3 +340,17 @@ async def test_wait_on_disconnect(embedded_stack: Stack, mode: str, outcome: str
         await waiting
 
     await _run_status(client, thread_id, outcome)
+
+
+async def test_join_stream_cancel_on_disconnect(embedded_stack: Stack) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(thread_id, "agent", input=BLOCK)
+    await _run_status(client, thread_id, "running")
+
+    stream = client.runs.join_stream(thread_id, run["run_id"], cancel_on_disconnect=True)
+    async with contextlib.aclosing(stream):
+        first = await anext(aiter(stream))
+    assert first.event == "metadata"
+
+    await _run_status(client, thread_id, "interrupted")
