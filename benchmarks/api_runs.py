@@ -41,6 +41,7 @@ from graphrelay.state.redis_saver import RedisSaver
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/14"
 T = TypeVar("T")
+STREAMS_PER_CLIENT = 50
 console = Console()
 
 
@@ -139,27 +140,49 @@ async def _bounded(calls: list[Coroutine[Any, Any, T]], limit: int = 50) -> list
 
 
 async def makespan(url: str, runs: int) -> tuple[float, int]:
-    """Seconds from the first run started to the last answer; and how many answered."""
+    """Seconds from the first run started to the last answer; and how many answered.
+
+    Each thread is watched with `threads.join_stream`, as a client waiting for an answer
+    would: the answer is the first `values` event whose last message is the agent's reply.
+    (Polling `threads.get` instead loaded the API with thousands of state reads.)
+    """
     client = get_client(url=url, api_key=None)
     created = await _bounded([client.threads.create() for _ in range(runs)])
     threads = [thread["thread_id"] for thread in created]
+    # httpx pools 100 connections per client: 50 streams per client leaves room.
+    watchers = [get_client(url=url, api_key=None) for _ in range(0, runs, STREAMS_PER_CLIENT)]
+    subscribed, all_subscribed = [0], asyncio.Event()
+    answered: dict[str, float] = {}
+
+    async def watch(watcher: Any, thread_id: str) -> None:
+        async for part in await watcher.threads.join_stream(thread_id):
+            if part.event == "metadata":
+                subscribed[0] += 1
+                if subscribed[0] == runs:
+                    all_subscribed.set()
+            elif part.event == "values" and _answered(part.data):
+                answered[thread_id] = time.perf_counter()
+                return
+
+    tasks = [asyncio.create_task(watch(watchers[n // STREAMS_PER_CLIENT], thread_id))
+             for n, thread_id in enumerate(threads)]  # fmt: skip
+    await all_subscribed.wait()
     question = {"messages": [{"role": "user", "content": "wait for it"}]}
     start = time.perf_counter()
     await _bounded([client.runs.create(t, "agent", input=question) for t in threads])
-    pending = set(threads)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"{runs} runs suspended on background tools", total=runs)
-        while pending and time.perf_counter() - start < 300:
-            await asyncio.sleep(0.5)  # polling loads the API too; keep it light
-            states = await _bounded([client.threads.get(t) for t in pending])
-            done = {s["thread_id"] for s in states if s["status"] == "idle" and _answered(s)}
-            pending -= done
-            progress.update(task, completed=runs - len(pending))
-    return time.perf_counter() - start, runs - len(pending)
+        while len(answered) < runs and time.perf_counter() - start < 300:
+            await asyncio.sleep(0.5)
+            progress.update(task, completed=len(answered))
+    for watching in tasks:
+        watching.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return max(answered.values(), default=start + 300) - start, len(answered)
 
 
-def _answered(thread: dict[str, Any]) -> bool:
-    messages = thread["values"].get("messages", [])
+def _answered(values: dict[str, Any]) -> bool:
+    messages = values.get("messages", [])
     return bool(messages) and str(messages[-1].get("content", "")).startswith("done:")
 
 

@@ -54,6 +54,11 @@ def async_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
+def text(value: object) -> str:
+    """A Redis reply (bytes from a client without `decode_responses`) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class PerLoopClients:
     """One async client per event loop: an asyncio client breaks on any other loop."""
 

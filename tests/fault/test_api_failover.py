@@ -1,16 +1,21 @@
-"""Two API replicas share one Redis (issue 4, must-show 2): a run started on one is joined and
-resumed on the other; when the first is killed mid-run, the second finishes it."""
+"""Two API replicas share one Redis (issue 4, must-show 2): a run started on one is joined,
+streamed and resumed on the other; when a replica is killed mid-run, or mid-resume, the other
+finishes its run."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from langgraph_sdk import get_client
 
+from graphrelay.bridge.records import TaskStatus
 from graphrelay.processes import free_port
 from tests.support import services
 from tests.support.stack import Stack, final_answer, production_env
@@ -58,6 +63,49 @@ def test_run_started_on_one_replica_is_joined_and_resumed_on_the_other(replicas:
     assert final_answer(dict(second.threads.get_state(thread_id))) == "answer: echo: hello"
 
 
+async def test_a_run_on_one_replica_streams_to_clients_of_the_other(replicas: Stack) -> None:
+    first = get_client(url=replicas.url("api"), api_key=None)
+    second = get_client(url=replicas.url("api2"), api_key=None)
+    thread_id = (await first.threads.create())["thread_id"]
+    question = {"messages": [{"role": "user", "content": "block the run"}]}
+    on_thread: list[Any] = []
+    joining: list[asyncio.Task[list[Any]]] = []
+
+    async def collect(run_id: str) -> list[Any]:
+        return [part async for part in second.runs.join_stream(thread_id, run_id)]
+
+    async def watch_thread() -> None:
+        run_id = ""
+        async for part in await second.threads.join_stream(thread_id):
+            on_thread.append(part)
+            if part.event == "metadata":  # subscribed on the second: start on the first
+                run = await first.runs.create(
+                    thread_id, "agent", input=question, stream_mode=["values", "updates"]
+                )
+                run_id = run["run_id"]
+            elif part.event == "updates" and "model" in part.data and not joining:
+                # The model called `block`: the run is busy for 3 s; join it meanwhile.
+                joining.append(asyncio.create_task(collect(run_id)))
+            elif part.event == "values" and _said(part.data, "unblocked: unblocked"):
+                return
+
+    await asyncio.wait_for(watch_thread(), timeout=60)
+    joined = await asyncio.wait_for(joining[0], timeout=60)
+
+    assert {"values", "updates"} <= {part.event for part in on_thread}
+    assert joined[0].event == "metadata" and joined[-1].event == "end"
+    assert joined[-1].data["status"] == "success"
+    assert any(p.event == "values" and _said(p.data, "unblocked: unblocked") for p in joined)
+
+
+def _resumes(run: Any) -> bool:
+    return bool((run["metadata"] or {}).get("resumed_by"))
+
+
+def _said(values: dict[str, Any], text: str) -> bool:
+    return any(message.get("content") == text for message in values.get("messages", []))
+
+
 def test_killed_replica_run_is_finished_by_the_other(replicas: Stack) -> None:
     first, second = replicas.sdk("api"), replicas.sdk("api2")
     thread_id = first.threads.create()["thread_id"]
@@ -79,3 +127,30 @@ def test_killed_replica_run_is_finished_by_the_other(replicas: Stack) -> None:
     assert finished["metadata"]["taken_over_by"] == finished["metadata"]["executed_by"]
     state = dict(second.threads.get_state(thread_id))
     assert final_answer(state) == "unblocked: unblocked"
+
+
+def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None:
+    first = replicas.sdk("api")
+    thread_id = first.threads.create()["thread_id"]
+    question = {"messages": [{"role": "user", "content": "resume slowly"}]}
+    first.runs.create(thread_id, "agent", input=question)
+
+    def resuming() -> Any:  # on the second replica, which receives the callbacks
+        runs = first.runs.list(thread_id)
+        return next((r for r in runs if r["status"] == "running" and _resumes(r)), None)
+
+    resume = replicas.wait_for("the resume run to start", resuming)
+    dead = replicas.processes.pop("api2")
+    os.killpg(dead.pid, signal.SIGKILL)
+    dead.wait()
+
+    finished = replicas.wait_for(
+        "the takeover of the resume",
+        lambda: (r := first.runs.get(thread_id, resume["run_id"]))["status"] == "success" and r,
+    )
+    assert finished["metadata"]["taken_over_by"] == finished["metadata"]["executed_by"]
+    assert finished["metadata"]["executed_by"] != resume["metadata"]["executed_by"]
+    state = dict(first.threads.get_state(thread_id))
+    assert final_answer(state) == "resumed: echo: first, unblocked"
+    assert [record.status for record in replicas.records(thread_id)] == [TaskStatus.APPLIED]
+    assert first.threads.get(thread_id)["status"] == "idle"

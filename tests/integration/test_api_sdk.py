@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -295,3 +297,60 @@ def test_forged_progress_reports_are_refused(embedded_stack: Stack) -> None:
     )
     assert forged.status_code == 401
     assert unknown.status_code == 404
+
+
+BLOCK = {"messages": [{"role": "user", "content": "block the run"}]}
+
+
+async def _run_status(client: Any, thread_id: str, wanted: str) -> dict[str, Any]:
+    """Poll until the thread's newest run has status `wanted`; that run."""
+    for _ in range(1200):
+        runs = await client.runs.list(thread_id)
+        if runs and runs[0]["status"] == wanted:
+            return dict(runs[0])
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no run of {thread_id} became {wanted}")
+
+
+@pytest.mark.parametrize(("mode", "outcome"), [("cancel", "interrupted"), ("continue", "success")])
+async def test_stream_on_disconnect(embedded_stack: Stack, mode: str, outcome: str) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+
+    stream = client.runs.stream(thread_id, "agent", input=BLOCK, on_disconnect=mode)
+    async with contextlib.aclosing(stream):  # leave after the first event: a disconnect
+        first = await anext(aiter(stream))
+    assert first.event == "metadata"
+
+    run = await _run_status(client, thread_id, outcome)
+    assert run["run_id"] == first.data["run_id"]
+
+
+@pytest.mark.parametrize(("mode", "outcome"), [("cancel", "interrupted"), ("continue", "success")])
+async def test_wait_on_disconnect(embedded_stack: Stack, mode: str, outcome: str) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+
+    waiting = asyncio.create_task(
+        client.runs.wait(thread_id, "agent", input=BLOCK, on_disconnect=mode)
+    )
+    await _run_status(client, thread_id, "running")
+    waiting.cancel()  # the client gives up: its connection closes
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+
+    await _run_status(client, thread_id, outcome)
+
+
+async def test_join_stream_cancel_on_disconnect(embedded_stack: Stack) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(thread_id, "agent", input=BLOCK)
+    await _run_status(client, thread_id, "running")
+
+    stream = client.runs.join_stream(thread_id, run["run_id"], cancel_on_disconnect=True)
+    async with contextlib.aclosing(stream):
+        first = await anext(aiter(stream))
+    assert first.event == "metadata"
+
+    await _run_status(client, thread_id, "interrupted")

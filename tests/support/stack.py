@@ -68,7 +68,7 @@ class Stack:
     def settings(self) -> Settings:
         """The settings the processes read."""
         fields = {k.removeprefix("GRAPHRELAY_").lower(): v for k, v in self.env.items()
-                  if k.startswith("GRAPHRELAY_")}  # fmt: skip
+                  if k.startswith("GRAPHRELAY_") and k != "GRAPHRELAY_API2_PORT"}  # fmt: skip
         return Settings.model_validate(
             {k: json.loads(v) if k in ("tool_modules", "graphs") else v for k, v in fields.items()}
         )

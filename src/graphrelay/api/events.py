@@ -1,13 +1,34 @@
-"""Live events of runs, fanned out to the clients streaming them (in this process)."""
+"""Live events of runs and threads, fanned out to the clients streaming them.
+
+A channel is a run id, or `thread:{id}` for everything that happens on a thread. Each
+subscriber gets every event published on its channel after it subscribed, nothing before.
+
+`LocalEvents` delivers within one process (the embedded profile has one API process).
+`RedisEvents` also carries every event over Redis pub/sub, so a client may stream a run
+from any replica: events reach the local subscribers at once, and are PUBLISHed in order
+(pipelined by one sender task) for the other replicas, which subscribe on Redis only to
+the channels their clients stream. A replica drops its own events when they come back.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from graphrelay.redis_clients import async_client
+
+log = logging.getLogger(__name__)
 
 Event = tuple[str, Any]  # (SSE event name, JSON-able data)
 END = "end"
+SUBSCRIBE_TIMEOUT = 10.0
 
 
 def thread_channel(thread_id: str) -> str:
@@ -15,35 +36,205 @@ def thread_channel(thread_id: str) -> str:
     return f"thread:{thread_id}"
 
 
-class RunEvents:
-    """Per-run fan-out: each subscriber gets every event published after it subscribed."""
+def end_event(run_id: str, status: str) -> Event:
+    """The last event of a run's stream."""
+    return END, {"run_id": run_id, "status": status}
+
+
+class RunEvents(Protocol):
+    """Publish events on channels; subscribe to them from any replica that shares the store."""
+
+    async def start(self) -> None:
+        """Connect (before the first subscribe or publish)."""
+        ...
+
+    async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
+        """A queue that receives the channel's events from now on."""
+        ...
+
+    def unsubscribe(self, channel: str, queue: asyncio.Queue[Event]) -> None:
+        """Stop delivering to `queue` (safe to call while being cancelled)."""
+        ...
+
+    def wanted(self, channel: str) -> bool:
+        """False only when no one anywhere can be streaming the channel."""
+        ...
+
+    def publish(self, channel: str, event: str, data: Any) -> None:
+        """Deliver one event to every subscriber of the channel."""
+        ...
+
+    def finish(self, run_id: str, status: str) -> None:
+        """Deliver a run's `end` event; its subscribers then stop."""
+        ...
+
+    async def close(self) -> None:
+        """Send what is still queued and let connections go."""
+        ...
+
+
+class LocalEvents:
+    """RunEvents within one process."""
 
     def __init__(self) -> None:
         self._queues: defaultdict[str, list[asyncio.Queue[Event]]] = defaultdict(list)
 
-    def subscribe(self, run_id: str) -> asyncio.Queue[Event]:
-        """A queue that will receive the run's events, ending with an `end` event."""
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
+        """A queue that receives the channel's events from now on."""
+        return self._add(channel)
+
+    def _add(self, channel: str) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._queues[run_id].append(queue)
+        self._queues[channel].append(queue)
         return queue
 
-    def unsubscribe(self, run_id: str, queue: asyncio.Queue[Event]) -> None:
+    def unsubscribe(self, channel: str, queue: asyncio.Queue[Event]) -> None:
         """Stop delivering to `queue`."""
-        queues = self._queues.get(run_id, [])
+        queues = self._queues.get(channel, [])
         if queue in queues:
             queues.remove(queue)
         if not queues:
-            self._queues.pop(run_id, None)
+            self._queues.pop(channel, None)
 
-    def wanted(self, run_id: str) -> bool:
-        """True while someone streams the run."""
-        return bool(self._queues.get(run_id))
+    def wanted(self, channel: str) -> bool:
+        """True while someone in this process streams the channel."""
+        return bool(self._queues.get(channel))
 
-    def publish(self, run_id: str, event: str, data: Any) -> None:
-        """Deliver one event to every subscriber of the run."""
-        for queue in self._queues.get(run_id, []):
-            queue.put_nowait((event, data))
+    def publish(self, channel: str, event: str, data: Any) -> None:
+        """Deliver one event to every subscriber of the channel."""
+        self._deliver(channel, (event, data))
+
+    def _deliver(self, channel: str, event: Event) -> None:
+        for queue in self._queues.get(channel, []):
+            queue.put_nowait(event)
 
     def finish(self, run_id: str, status: str) -> None:
-        """Deliver the `end` event; subscribers then stop."""
-        self.publish(run_id, END, {"run_id": run_id, "status": status})
+        """Deliver a run's `end` event."""
+        self.publish(run_id, *end_event(run_id, status))
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class RedisEvents(LocalEvents):
+    """RunEvents shared by every replica on one Redis, through pub/sub."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__()
+        self._url = url
+        self._prefix = f"{prefix}:events:"
+        self._origin = uuid.uuid4().hex
+        self._outbox: list[tuple[str, str]] = []
+        self._has_mail = asyncio.Event()
+        self._remote: set[str] = set()  # channels this process is subscribed to on Redis
+        self._acks: dict[str, asyncio.Future[None]] = {}
+        self._control = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Connect, and start the tasks that send and receive."""
+        self._client: aioredis.Redis = async_client(self._url)
+        self._pubsub = self._client.pubsub()
+        await self._pubsub.connect()  # type: ignore[no-untyped-call]
+        self._reader = asyncio.create_task(self._receive())
+        self._sender = asyncio.create_task(self._send())
+
+    async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
+        """A queue that receives the channel's events, here and from other replicas, from now
+        on: it returns once Redis confirms the subscription."""
+        queue = self._add(channel)
+        try:
+            async with self._control:
+                if channel not in self._remote:
+                    ack = self._acks[channel] = asyncio.get_running_loop().create_future()
+                    await self._pubsub.subscribe(self._prefix + channel)
+                    await asyncio.wait_for(ack, SUBSCRIBE_TIMEOUT)
+                    self._remote.add(channel)
+        except BaseException:
+            super().unsubscribe(channel, queue)
+            raise
+        return queue
+
+    def unsubscribe(self, channel: str, queue: asyncio.Queue[Event]) -> None:
+        """Stop delivering to `queue`; leave the Redis channel in the background if unused."""
+        super().unsubscribe(channel, queue)
+        if not super().wanted(channel):
+            task = asyncio.get_running_loop().create_task(self._leave(channel))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _leave(self, channel: str) -> None:
+        async with self._control:
+            if channel in self._remote and not super().wanted(channel):
+                self._remote.discard(channel)
+                await self._pubsub.unsubscribe(self._prefix + channel)
+
+    def wanted(self, channel: str) -> bool:
+        """Always: a client of another replica may be streaming the channel."""
+        return True
+
+    def publish(self, channel: str, event: str, data: Any) -> None:
+        """Deliver to this process's subscribers now, and queue it for the other replicas."""
+        super().publish(channel, event, data)
+        message = json.dumps({"origin": self._origin, "event": event, "data": data}, default=str)
+        self._outbox.append((self._prefix + channel, message))
+        self._has_mail.set()
+
+    async def _send(self) -> None:
+        while True:
+            await self._has_mail.wait()
+            self._has_mail.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._outbox = self._outbox, []
+        if not batch:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for channel, message in batch:
+                    pipe.publish(channel, message)
+                await pipe.execute()
+        except RedisError:  # live events only: other replicas' streams miss this batch
+            log.exception("publishing %d events failed", len(batch))
+
+    async def _receive(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except RedisError:
+                log.exception("event subscription broke; reconnecting")
+                await asyncio.sleep(0.5)
+                continue
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"].decode().removeprefix(self._prefix)
+        if message["type"] == "subscribe":
+            ack = self._acks.pop(channel, None)
+            if ack is not None and not ack.done():
+                ack.set_result(None)
+        elif message["type"] == "message":
+            body = json.loads(message["data"])
+            if body["origin"] != self._origin:
+                self._deliver(channel, (body["event"], body["data"]))
+
+    async def close(self) -> None:
+        """Send what is queued, then stop the tasks and close the connections."""
+        self._sender.cancel()
+        self._reader.cancel()
+        await asyncio.gather(self._sender, self._reader, return_exceptions=True)
+        await self._flush()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._client.aclose()
+
+
+def open_events(ledger_url: str, prefix: str) -> RunEvents:
+    """Events over Redis when runs live there (replicas), else within this process."""
+    if ledger_url.startswith(("redis://", "rediss://")):
+        return RedisEvents(ledger_url, prefix)
+    return LocalEvents()

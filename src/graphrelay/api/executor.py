@@ -13,23 +13,24 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.encoders import jsonable_encoder
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command, StreamMode
+from langgraph.types import Command, StateSnapshot, StreamMode
 
 from graphrelay.api.events import RunEvents, thread_channel
 from graphrelay.api.leases import RunLeases
-from graphrelay.api.records import RunRecord, RunStatus, ThreadStatus, now
+from graphrelay.api.records import RunRecord, RunStatus, ThreadRecord, ThreadStatus, now
 from graphrelay.api.store import RunStore
-from graphrelay.bridge.resume import ready_resumes, resume_once, settle_unawaited
+from graphrelay.bridge.resume import pending_task_ids, settle_unawaited
 from graphrelay.crash import crash_point
 from graphrelay.orchestrator.registry import Graph
 from graphrelay.ports import Ledger, ThreadLocks
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 WebhookSender = Callable[[str, str, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
@@ -43,6 +44,7 @@ class RunExecutor:
         locks: ThreadLocks,
         store: RunStore,
         leases: RunLeases,
+        events: RunEvents,
         lease_seconds: float = 15.0,
     ) -> None:
         self.graphs = graphs
@@ -50,31 +52,44 @@ class RunExecutor:
         self.locks = locks
         self.store = store
         self.leases = leases
+        self.events = events
         self.lease_seconds = lease_seconds
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._runs: dict[str, asyncio.Task[None]] = {}
-        self.events = RunEvents()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Runs executing here: the record (changed in place) and the task, whose result is
+        # the thread's state when the run ended well.
+        self._runs: dict[str, tuple[RunRecord, asyncio.Task[StateSnapshot | None]]] = {}
+        self._leased: set[str] = set()  # runs whose lease this process renews
         self.webhook_sender: WebhookSender | None = None
 
-    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+    def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `coroutine` as a task that `drain` waits for."""
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     async def start(
-        self, run: RunRecord, graph_input: Any, checkpoint_id: str | None = None
+        self,
+        run: RunRecord,
+        thread: ThreadRecord,
+        graph_input: Any,
+        checkpoint_id: str | None = None,
     ) -> None:
-        """Execute `run` in the background (from `checkpoint_id`, forking, when given).
+        """Record `run` and its thread (busy), take the run's lease, and execute it in the
+        background (from `checkpoint_id`, forking, when given).
 
         Returns as soon as the run is scheduled, before it can publish any event.
         """
-        await asyncio.to_thread(self.leases.grant, run.run_id, self.owner, self.lease_seconds)
-        self._track(run, self._spawn(self._execute(run, graph_input, checkpoint_id)))
+        await asyncio.gather(
+            self.store.start_run(thread, run),
+            self.leases.grant(run.run_id, self.owner, self.lease_seconds),
+        )
+        self._track(run, self.spawn(self._execute(run, graph_input, checkpoint_id)))
 
-    def _track(self, run: RunRecord, task: asyncio.Task[None]) -> None:
-        self._runs[run.run_id] = task
+    def _track(self, run: RunRecord, task: asyncio.Task[StateSnapshot | None]) -> None:
+        self._runs[run.run_id] = run, task
+        self._leased.add(run.run_id)
         task.add_done_callback(lambda _: self._runs.pop(run.run_id, None))
 
     async def keep_leases(self, interval: float) -> None:
@@ -82,10 +97,8 @@ class RunExecutor:
         while True:
             await asyncio.sleep(interval)
             try:
-                for run_id in list(self._runs):
-                    await asyncio.to_thread(
-                        self.leases.renew, run_id, self.owner, self.lease_seconds
-                    )
+                for run_id in list(self._leased):
+                    await self.leases.renew(run_id, self.owner, self.lease_seconds)
                 await self.take_over_expired()
             except Exception:  # the store may be briefly away; try again next round
                 log.exception("lease upkeep failed")
@@ -93,48 +106,55 @@ class RunExecutor:
     async def take_over_expired(self) -> list[str]:
         """Claim every run whose lease ran out and carry it on here; the runs taken."""
         taken = []
-        for run_id in await asyncio.to_thread(self.leases.expired):
-            if await asyncio.to_thread(self.leases.claim, run_id, self.owner, self.lease_seconds):
+        for run_id in await self.leases.expired():
+            if await self.leases.claim(run_id, self.owner, self.lease_seconds):
                 await self._take_over(run_id)
                 taken.append(run_id)
         return taken
 
     async def _take_over(self, run_id: str) -> None:
         """Carry on a run whose process died: from its last checkpoint, or from its input."""
-        run = await asyncio.to_thread(self.store.get_run, run_id)
+        run = await self.store.get_run(run_id)
         if run is None or run.status not in ("pending", "running"):
-            await asyncio.to_thread(self.leases.release, run_id)
+            await self.leases.release(run_id)
             return
         state = await self.graph_for(run.assistant_id).aget_state(thread_config(run.thread_id))
         progressed = (state.metadata or {}).get("run_id") == run.run_id
         graph_input = None if progressed else graph_input_of(run.kwargs)
         run.metadata["taken_over_by"] = self.owner
         log.warning("taking over run %s of thread %s", run_id, run.thread_id)
-        self._track(run, self._spawn(self._execute(run, graph_input, None)))
+        self._track(run, self.spawn(self._execute(run, graph_input, None)))
 
-    async def join(self, run_id: str, poll: float = 0.05) -> RunRecord | None:
-        """Wait until the run stops (here or in another process); the final record."""
-        task = self._runs.get(run_id)
-        if task is not None:
+    async def join(
+        self, run_id: str, poll: float = 0.05
+    ) -> tuple[RunRecord | None, StateSnapshot | None]:
+        """Wait until the run stops (here or in another process); the final record, and the
+        thread's state then if the run executed here and ended well."""
+        local = self._runs.get(run_id)
+        if local is not None:
+            run, task = local
             await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is None:
+                return run, task.result()
         while True:
-            run = await asyncio.to_thread(self.store.get_run, run_id)
-            if run is None or run.status not in ("pending", "running"):
-                return run
+            stored = await self.store.get_run(run_id)
+            if stored is None or stored.status not in ("pending", "running"):
+                return stored, None
             await asyncio.sleep(poll)
 
     async def cancel(self, run_id: str) -> bool:
         """Stop a run this process executes; True if it was running here."""
-        task = self._runs.get(run_id)
-        if task is None:
+        local = self._runs.get(run_id)
+        if local is None:
             return False
+        _, task = local
         task.cancel()
         await asyncio.wait({task})
         return True
 
     def wake(self, thread_id: str) -> None:
         """A background call of `thread_id` finished: resume it in the background."""
-        self._spawn(self.resume_thread(thread_id))
+        self.spawn(self.resume_thread(thread_id))
 
     async def drain(self) -> None:
         """Wait for every run and resume under way (used at shutdown and by tests)."""
@@ -145,28 +165,37 @@ class RunExecutor:
         """The served graph named `graph_id`."""
         return self.graphs[graph_id]
 
-    async def _execute(self, run: RunRecord, graph_input: Any, checkpoint_id: str | None) -> None:
+    async def _execute(
+        self, run: RunRecord, graph_input: Any, checkpoint_id: str | None
+    ) -> StateSnapshot | None:
         config = thread_config(run.thread_id, run.run_id)
         if checkpoint_id:
             config["configurable"]["checkpoint_id"] = checkpoint_id
         try:
             async with self.locks.hold(run.thread_id):
-                await self._run_locked(run, graph_input, config)
+                return await self._run_locked(run, graph_input, config)
         finally:
-            await asyncio.to_thread(self.leases.release, run.run_id)
+            self._leased.discard(run.run_id)
+            # The record is final already: a lease left behind only makes another replica
+            # find the run ended and drop the lease, so nobody waits for this write.
+            self.spawn(self.leases.release(run.run_id))
 
-    async def _run_locked(self, run: RunRecord, graph_input: Any, config: RunnableConfig) -> None:
+    async def _run_locked(
+        self, run: RunRecord, graph_input: Any, config: RunnableConfig
+    ) -> StateSnapshot | None:
+        """Run the graph once, then every resume whose outcome is already stored; the
+        thread's state at the end, or None if the run failed. The caller holds the thread's
+        lock and the run's lease."""
         graph = self.graph_for(run.assistant_id)
         run.metadata["executed_by"] = self.owner
-        await self._set_run(run, "running")
-        await self._set_thread_status(run.thread_id, "busy")  # again, if it was enqueued
+        await self._set_run(run, "running", "busy")  # busy again, if it was enqueued
         try:
             await self._stream(graph, graph_input, config, run)
             crash_point("after_interrupt_checkpoint")
-            await self._resume_ready(run.assistant_id, run.thread_id)
+            await self._mark_applied(run)
+            state = await self._resume_ready(run.assistant_id, run.thread_id)
         except asyncio.CancelledError:
-            await self._set_run(run, "interrupted")
-            await self.settle(run.assistant_id, run.thread_id)
+            await self._set_run(run, "interrupted", await self._status_now(run))
             self.events.finish(run.run_id, "interrupted")
             raise
         except Exception as exc:
@@ -174,14 +203,18 @@ class RunExecutor:
             run.error = f"{type(exc).__name__}: {exc}"
             self.events.publish(run.run_id, "error", {"error": type(exc).__name__,
                                                       "message": str(exc)})  # fmt: skip
-            await self._set_run(run, "error")
-            await self._set_thread_status(run.thread_id, "error")
+            await self._set_run(run, "error", "error")
             await self._announce(run)
-            return
-        await self._set_run(run, "success")
-        await self.settle(run.assistant_id, run.thread_id)
+            return None
+        await self._set_run(run, "success", status_of(state))
         self.events.finish(run.run_id, "success")
         await self._announce(run)
+        return state
+
+    async def _mark_applied(self, run: RunRecord) -> None:
+        """A resume run's outcomes are in the thread now (also when another replica began it)."""
+        if run.metadata.get("resumed_by") == "background_tasks":
+            await asyncio.to_thread(self.ledger.mark_applied, run.metadata["task_ids"])
 
     async def _announce(self, run: RunRecord) -> None:
         """Send the run's completion webhook, if it asked for one."""
@@ -191,7 +224,7 @@ class RunExecutor:
                 thread_config(run.thread_id)
             )
             payload = {**run.model_dump(mode="json"), "values": jsonable_encoder(snapshot.values)}
-            self._spawn(self.webhook_sender(str(url), run.run_id, payload))
+            self.spawn(self.webhook_sender(str(url), run.run_id, payload))
 
     async def _stream(
         self, graph: Graph, graph_input: Any, config: RunnableConfig, run: RunRecord
@@ -217,56 +250,96 @@ class RunExecutor:
         Outcomes the thread no longer waits for (it took them in before a crash, or its tool
         will read them from the ledger when it re-runs) are marked APPLIED.
         """
-        thread = await asyncio.to_thread(self.store.get_thread, thread_id)
+        thread = await self.store.get_thread(thread_id)
         if thread is None or thread.graph_id is None:
             log.warning("task finished for unknown thread %s; nothing to resume", thread_id)
             return
         async with self.locks.hold(thread_id):
             try:
-                await self._resume_ready(thread.graph_id, thread_id)
-                graph = self.graph_for(thread.graph_id)
-                await settle_unawaited(graph, thread_config(thread_id), self.ledger, thread_id)
+                state = await self._resume_ready(thread.graph_id, thread_id)
+                await settle_unawaited(state, self.ledger, thread_id)
             except Exception:
                 log.exception("resuming thread %s failed", thread_id)
-                await self._set_thread_status(thread_id, "error")
                 return
-            await self.settle(thread.graph_id, thread_id)
+            await self.store.set_thread_status(thread_id, status_of(state))
 
-    async def _resume_ready(self, graph_id: str, thread_id: str) -> None:
-        """Resume with stored outcomes until none is left; the caller holds the lock."""
+    async def _resume_ready(self, graph_id: str, thread_id: str) -> StateSnapshot:
+        """Resume with stored outcomes until none is left; the thread's state then. The
+        caller holds the thread's lock."""
         graph = self.graph_for(graph_id)
-        while ready := await ready_resumes(graph, thread_config(thread_id), self.ledger):
-            run = RunRecord(
-                thread_id=thread_id,
-                assistant_id=graph_id,
-                status="running",
-                metadata={
-                    "resumed_by": "background_tasks",
-                    "task_ids": _task_ids(ready),
-                    "executed_by": self.owner,
-                },
-                kwargs={"command": {"resume": ready}},
-            )
-            await asyncio.to_thread(self.store.put_run, run)
-            await self._set_thread_status(thread_id, "busy")
-            log.info("resuming thread %s with %s", thread_id, _task_ids(ready))
-            await resume_once(graph, thread_config(thread_id, run.run_id), self.ledger, ready)
+        while True:
+            state = await graph.aget_state(thread_config(thread_id))
+            ready = await self._ready(state)
+            if not ready:
+                return state
+            await self._resume_run(graph_id, thread_id, ready)
+
+    async def _ready(self, state: StateSnapshot) -> dict[str, Any]:
+        """Interrupt id → outcome for the pending background calls whose outcome is stored."""
+        pending = pending_task_ids(state.interrupts)
+        records = await asyncio.gather(
+            *(asyncio.to_thread(self.ledger.get, task_id) for task_id in pending.values())
+        )
+        return {
+            interrupt_id: record.outcome().model_dump()
+            for interrupt_id, record in zip(pending, records, strict=True)
+            if record is not None and record.finished
+        }
+
+    async def _resume_run(self, graph_id: str, thread_id: str, ready: dict[str, Any]) -> None:
+        """One resume, recorded and leased like any run (another replica finishes it if this
+        one dies); its events go to the thread's stream. Raises if it fails."""
+        run = RunRecord(
+            thread_id=thread_id,
+            assistant_id=graph_id,
+            metadata={"resumed_by": "background_tasks", "task_ids": _task_ids(ready)},
+            kwargs={"command": {"resume": ready}},
+        )
+        log.info("resuming thread %s with %s", thread_id, _task_ids(ready))
+        await self.leases.grant(run.run_id, self.owner, self.lease_seconds)
+        self._leased.add(run.run_id)
+        try:
+            run.metadata["executed_by"] = self.owner
+            await self._set_run(run, "running", "busy")
+            graph, config = self.graph_for(graph_id), thread_config(thread_id, run.run_id)
+            try:
+                await self._stream(graph, Command(resume=ready), config, run)
+                crash_point("mid_resume")
+                await self._mark_applied(run)
+            except asyncio.CancelledError:
+                await self._set_run(run, "interrupted")
+                self.events.finish(run.run_id, "interrupted")
+                raise
+            except Exception as exc:
+                run.error = f"{type(exc).__name__}: {exc}"
+                await self._set_run(run, "error", "error")
+                self.events.finish(run.run_id, "error")
+                raise
             await self._set_run(run, "success")
+            self.events.finish(run.run_id, "success")
+        finally:
+            self._leased.discard(run.run_id)
+            await self.leases.release(run.run_id)
 
     async def settle(self, graph_id: str, thread_id: str) -> None:
         """Set the thread's status from its latest state."""
         state = await self.graph_for(graph_id).aget_state(thread_config(thread_id))
-        await self._set_thread_status(thread_id, "interrupted" if state.interrupts else "idle")
+        await self.store.set_thread_status(thread_id, status_of(state))
 
-    async def _set_run(self, run: RunRecord, status: RunStatus) -> None:
+    async def _status_now(self, run: RunRecord) -> ThreadStatus:
+        state = await self.graph_for(run.assistant_id).aget_state(thread_config(run.thread_id))
+        return status_of(state)
+
+    async def _set_run(
+        self, run: RunRecord, status: RunStatus, thread_status: ThreadStatus | None = None
+    ) -> None:
         run.status, run.updated_at = status, now()
-        await asyncio.to_thread(self.store.put_run, run)
+        await self.store.put_run(run, thread_status)
 
-    async def _set_thread_status(self, thread_id: str, status: ThreadStatus) -> None:
-        thread = await asyncio.to_thread(self.store.get_thread, thread_id)
-        if thread is not None:
-            thread.status, thread.updated_at = status, now()
-            await asyncio.to_thread(self.store.put_thread, thread)
+
+def status_of(state: StateSnapshot) -> ThreadStatus:
+    """A thread's status when no run is on it: waiting on interrupts, or idle."""
+    return "interrupted" if state.interrupts else "idle"
 
 
 STREAM_MODES = ("values", "updates", "messages-tuple", "custom", "debug")

@@ -3,40 +3,44 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Protocol
 
-from graphrelay.redis_clients import sync_client
+from graphrelay.redis_clients import PerLoopClients, text
 from graphrelay.sqlite import ThreadLocalSqlite
 
 
 class RunLeases(Protocol):
     """Who executes which run, until when."""
 
-    def grant(self, run_id: str, owner: str, seconds: float) -> None:
+    async def grant(self, run_id: str, owner: str, seconds: float) -> None:
         """Give `owner` the run's lease for `seconds`."""
         ...
 
-    def renew(self, run_id: str, owner: str, seconds: float) -> bool:
+    async def renew(self, run_id: str, owner: str, seconds: float) -> bool:
         """Extend the lease if `owner` still holds it."""
         ...
 
-    def claim(self, run_id: str, owner: str, seconds: float) -> bool:
+    async def claim(self, run_id: str, owner: str, seconds: float) -> bool:
         """Take the lease if it has run out; True if `owner` got it."""
         ...
 
-    def release(self, run_id: str) -> None:
+    async def release(self, run_id: str) -> None:
         """The run stopped: nobody needs its lease."""
         ...
 
-    def expired(self) -> list[str]:
+    async def expired(self) -> list[str]:
         """Runs whose lease has run out."""
         ...
 
 
 class SqliteLeases:
-    """RunLeases in a SQLite table; UPDATE ... WHERE makes renew and claim atomic."""
+    """RunLeases in a SQLite table; UPDATE ... WHERE makes renew and claim atomic.
+
+    SQLite is local and quick: each call runs in the default thread pool.
+    """
 
     def __init__(self, path: Path) -> None:
         self._sqlite = ThreadLocalSqlite(path)
@@ -44,17 +48,17 @@ class SqliteLeases:
             "CREATE TABLE IF NOT EXISTS leases (run_id TEXT PRIMARY KEY, owner TEXT, until REAL)"
         )
 
-    def grant(self, run_id: str, owner: str, seconds: float) -> None:
+    def _grant(self, run_id: str, owner: str, seconds: float) -> None:
         """Give `owner` the run's lease for `seconds`."""
         self._sqlite.connection().execute(
             "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (run_id, owner, time.time() + seconds)
         )
 
-    def renew(self, run_id: str, owner: str, seconds: float) -> bool:
+    def _renew(self, run_id: str, owner: str, seconds: float) -> bool:
         """Extend the lease if `owner` still holds it."""
         return self._set_where(run_id, owner, seconds, "owner = ?", owner)
 
-    def claim(self, run_id: str, owner: str, seconds: float) -> bool:
+    def _claim(self, run_id: str, owner: str, seconds: float) -> bool:
         """Take the lease if it has run out; True if `owner` got it."""
         return self._set_where(run_id, owner, seconds, "until < ?", time.time())
 
@@ -67,16 +71,36 @@ class SqliteLeases:
         )
         return cursor.rowcount == 1
 
-    def release(self, run_id: str) -> None:
+    def _release(self, run_id: str) -> None:
         """The run stopped: nobody needs its lease."""
         self._sqlite.connection().execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
 
-    def expired(self) -> list[str]:
+    def _expired(self) -> list[str]:
         """Runs whose lease has run out."""
         rows = self._sqlite.connection().execute(
             "SELECT run_id FROM leases WHERE until < ?", (time.time(),)
         )
         return [str(row[0]) for row in rows]
+
+    async def grant(self, run_id: str, owner: str, seconds: float) -> None:
+        """Give `owner` the run's lease for `seconds`."""
+        await asyncio.to_thread(self._grant, run_id, owner, seconds)
+
+    async def renew(self, run_id: str, owner: str, seconds: float) -> bool:
+        """Extend the lease if `owner` still holds it."""
+        return await asyncio.to_thread(self._renew, run_id, owner, seconds)
+
+    async def claim(self, run_id: str, owner: str, seconds: float) -> bool:
+        """Take the lease if it has run out; True if `owner` got it."""
+        return await asyncio.to_thread(self._claim, run_id, owner, seconds)
+
+    async def release(self, run_id: str) -> None:
+        """The run stopped: nobody needs its lease."""
+        await asyncio.to_thread(self._release, run_id)
+
+    async def expired(self) -> list[str]:
+        """Runs whose lease has run out."""
+        return await asyncio.to_thread(self._expired)
 
 
 # KEYS: the until zset, the owner hash. ARGV: run, owner, new until, now, mode (renew|claim).
@@ -95,43 +119,44 @@ class RedisLeases:
     """RunLeases on Redis: a sorted set by expiry and a hash of owners, changed by Lua."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = sync_client(url, decode_responses=True)
+        self._clients = PerLoopClients(url)
         self._until = f"{prefix}:run-leases"
         self._owners = f"{prefix}:run-lease-owners"
 
-    def grant(self, run_id: str, owner: str, seconds: float) -> None:
+    async def grant(self, run_id: str, owner: str, seconds: float) -> None:
         """Give `owner` the run's lease for `seconds`."""
-        with self._redis.pipeline(transaction=True) as pipe:
+        async with self._clients.get().pipeline(transaction=True) as pipe:
             pipe.zadd(self._until, {run_id: time.time() + seconds})
             pipe.hset(self._owners, run_id, owner)
-            pipe.execute()
+            await pipe.execute()
 
-    def renew(self, run_id: str, owner: str, seconds: float) -> bool:
+    async def renew(self, run_id: str, owner: str, seconds: float) -> bool:
         """Extend the lease if `owner` still holds it."""
-        return self._take(run_id, owner, seconds, "renew")
+        return await self._take(run_id, owner, seconds, "renew")
 
-    def claim(self, run_id: str, owner: str, seconds: float) -> bool:
+    async def claim(self, run_id: str, owner: str, seconds: float) -> bool:
         """Take the lease if it has run out; True if `owner` got it."""
-        return self._take(run_id, owner, seconds, "claim")
+        return await self._take(run_id, owner, seconds, "claim")
 
-    def _take(self, run_id: str, owner: str, seconds: float, mode: str) -> bool:
+    async def _take(self, run_id: str, owner: str, seconds: float, mode: str) -> bool:
         now = time.time()
-        taken = self._redis.eval(
-            _TAKE_LUA, 2, self._until, self._owners, run_id, owner, now + seconds, now, mode
+        take = self._clients.get().register_script(_TAKE_LUA)
+        taken = await take(
+            keys=[self._until, self._owners], args=[run_id, owner, now + seconds, now, mode]
         )
         return bool(taken)
 
-    def release(self, run_id: str) -> None:
+    async def release(self, run_id: str) -> None:
         """The run stopped: nobody needs its lease."""
-        with self._redis.pipeline(transaction=True) as pipe:
+        async with self._clients.get().pipeline(transaction=True) as pipe:
             pipe.zrem(self._until, run_id)
             pipe.hdel(self._owners, run_id)
-            pipe.execute()
+            await pipe.execute()
 
-    def expired(self) -> list[str]:
+    async def expired(self) -> list[str]:
         """Runs whose lease has run out."""
-        found: list[str] = self._redis.zrangebyscore(self._until, "-inf", time.time())  # type: ignore[assignment]
-        return found
+        found = await self._clients.get().zrangebyscore(self._until, "-inf", time.time())
+        return [text(run_id) for run_id in found]
 
 
 def open_leases(ledger_url: str, prefix: str, data_dir: Path) -> RunLeases:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, documented, not_found
-from graphrelay.api.events import END, Event, thread_channel
+from graphrelay.api.events import END, Event, end_event, thread_channel
 from graphrelay.api.executor import STREAM_MODES, graph_input_of, stream_modes, thread_config
 from graphrelay.api.records import RunRecord, now
 from graphrelay.api.runtime import ApiRuntime
@@ -29,6 +30,8 @@ from graphrelay.state import portable
 
 # How the OpenAPI document describes every streaming endpoint's 200.
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["runs"]
@@ -59,6 +62,7 @@ class RunCreate(BaseModel):
     webhook: HttpUrl | None = None
     stream_mode: str | list[str] | None = None
     stream_subgraphs: bool = False
+    on_disconnect: Literal["cancel", "continue"] = "continue"
 
     @model_validator(mode="after")
     def _input_or_command(self) -> RunCreate:
@@ -91,9 +95,7 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
         kwargs=body.model_dump(mode="json", exclude_none=True),
     )
     thread.graph_id, thread.status, thread.updated_at = body.assistant_id, "busy", now()
-    await asyncio.to_thread(runtime.store.put_thread, thread)
-    await asyncio.to_thread(runtime.store.put_run, run)
-    await runtime.executor.start(run, graph_input_of(run.kwargs), checkpoint_id)
+    await runtime.executor.start(run, thread, graph_input_of(run.kwargs), checkpoint_id)
     return run
 
 
@@ -105,7 +107,7 @@ async def _make_room(runtime: ApiRuntime, thread_id: str, strategy: str) -> None
         return  # the thread lock runs it after the active ones
     if strategy == "rollback":
         _check_rollback(runtime)
-    runs = await asyncio.to_thread(runtime.store.runs_of, thread_id)
+    runs = await runtime.store.runs_of(thread_id)
     for active in (run for run in runs if run.status in ("pending", "running")):
         await _stop(runtime, active, rollback=strategy == "rollback")
 
@@ -122,7 +124,7 @@ async def _stop(runtime: ApiRuntime, run: RunRecord, *, rollback: bool) -> bool:
         return False
     if rollback:
         await runtime.checkpointer.adelete_for_runs([run.run_id])
-        await asyncio.to_thread(runtime.store.delete_run, run)
+        await runtime.store.delete_run(run)
         await runtime.executor.settle(run.assistant_id, run.thread_id)
     return True
 
@@ -139,12 +141,15 @@ async def create_run(thread_id: str, body: RunCreate, request: Request) -> RunRe
     responses=SSE_RESPONSE,
 )
 async def stream_run(thread_id: str, body: RunCreate, request: Request) -> StreamingResponse:
-    """Start a run and stream its events (SSE) until it stops."""
+    """Start a run and stream its events (SSE) until it stops; `on_disconnect="cancel"`
+    cancels the run when the client goes away first."""
     runtime = runtime_of(request)
     run = await _start(request, thread_id, body)
-    # No await since the run was scheduled, so it cannot have published anything yet.
-    queue = runtime.executor.events.subscribe(run.run_id)
-    return _sse(runtime, run.run_id, queue)
+    # Subscribing registers the queue before its first await, and the run has not had a
+    # chance to publish yet: nothing is missed.
+    queue = await runtime.executor.events.subscribe(run.run_id)
+    cancel = body.on_disconnect == "cancel"
+    return _sse(runtime, run.run_id, queue, cancel_run=run.run_id if cancel else None)
 
 
 @router.get(
@@ -152,16 +157,18 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
     response_class=StreamingResponse,
     responses=SSE_RESPONSE,
 )
-async def join_stream(thread_id: str, run_id: str, request: Request) -> StreamingResponse:
-    """Stream the events of a run already under way (from now on)."""
+async def join_stream(
+    thread_id: str, run_id: str, request: Request, cancel_on_disconnect: bool = False
+) -> StreamingResponse:
+    """Stream the events of a run under way, from now on, whichever replica executes it."""
     runtime = runtime_of(request)
     await _run_or_404(request, thread_id, run_id)
-    queue = runtime.executor.events.subscribe(run_id)
+    queue = await runtime.executor.events.subscribe(run_id)
     # Read the status after subscribing, so an end in between is not missed.
     run = await _run_or_404(request, thread_id, run_id)
     if run.status not in ("pending", "running"):
-        runtime.executor.events.finish(run_id, run.status)
-    return _sse(runtime, run_id, queue)
+        queue.put_nowait(end_event(run_id, run.status))
+    return _sse(runtime, run_id, queue, cancel_run=run_id if cancel_on_disconnect else None)
 
 
 @router.get(
@@ -175,28 +182,41 @@ async def thread_stream(thread_id: str, request: Request) -> StreamingResponse:
     runtime = runtime_of(request)
     await thread_or_404(request, thread_id)
     channel = thread_channel(thread_id)
-    queue = runtime.executor.events.subscribe(channel)
-    return _sse(runtime, channel, queue, {"thread_id": thread_id})
+    queue = await runtime.executor.events.subscribe(channel)
+    return _sse(runtime, channel, queue, hello={"thread_id": thread_id})
 
 
 def _sse(
     runtime: ApiRuntime,
     channel: str,
     queue: asyncio.Queue[Event],
+    *,
     hello: dict[str, Any] | None = None,
+    cancel_run: str | None = None,
 ) -> StreamingResponse:
+    """The channel's events as SSE frames; if the client leaves before the end, cancel
+    `cancel_run` (when given)."""
+
     async def frames() -> AsyncIterator[bytes]:
+        ended = False
         try:
             yield _frame("metadata", hello or {"run_id": channel, "attempt": 1})
-            while True:
+            while not ended:
                 event, data = await queue.get()
                 yield _frame(event, data)
-                if event in (END, "error"):
-                    return
+                ended = event in (END, "error")
         finally:
             runtime.executor.events.unsubscribe(channel, queue)
+            if cancel_run is not None and not ended:
+                # Cancelled with the response: the cancel must be a task of its own.
+                runtime.executor.spawn(_cancel_left_run(runtime, cancel_run))
 
     return StreamingResponse(frames(), media_type="text/event-stream")
+
+
+async def _cancel_left_run(runtime: ApiRuntime, run_id: str) -> None:
+    if await runtime.executor.cancel(run_id):
+        log.info("run %s cancelled: its client disconnected", run_id)
 
 
 def _frame(event: str, data: Any) -> bytes:
@@ -205,10 +225,27 @@ def _frame(event: str, data: Any) -> bytes:
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, request: Request) -> dict[str, Any]:
-    """Start a run and answer with the thread's values when it stops."""
+    """Start a run and answer with the thread's values when it stops; `on_disconnect="cancel"`
+    cancels the run when the client goes away first."""
     runtime = runtime_of(request)
     run = await _start(request, thread_id, body)
-    return await _outcome(runtime, run.run_id)
+    if body.on_disconnect == "continue":
+        return await _outcome(runtime, run.run_id)
+    outcome = asyncio.ensure_future(_outcome(runtime, run.run_id))
+    gone = asyncio.ensure_future(_disconnected(request))
+    await asyncio.wait({outcome, gone}, return_when=asyncio.FIRST_COMPLETED)
+    gone.cancel()
+    if not outcome.done():
+        outcome.cancel()
+        await _cancel_left_run(runtime, run.run_id)
+        return {}  # nobody is listening any more
+    return outcome.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
@@ -220,12 +257,14 @@ async def join_run(thread_id: str, run_id: str, request: Request) -> dict[str, A
 
 
 async def _outcome(runtime: ApiRuntime, run_id: str) -> dict[str, Any]:
-    run = await runtime.executor.join(run_id)
+    run, snapshot = await runtime.executor.join(run_id)
     if run is None:
         raise not_found("run", run_id)
     if run.status == "error":
         return {"__error__": {"error": "RunError", "message": run.error}}
-    snapshot = await runtime.graphs[run.assistant_id].aget_state(thread_config(run.thread_id))
+    if snapshot is None:
+        graph = runtime.graphs[run.assistant_id]
+        snapshot = await graph.aget_state(thread_config(run.thread_id))
     values: dict[str, Any] = dict(snapshot.values) if isinstance(snapshot.values, dict) else {}
     result: dict[str, Any] = jsonable_encoder(values)
     if snapshot.interrupts:
@@ -236,7 +275,7 @@ async def _outcome(runtime: ApiRuntime, run_id: str) -> dict[str, Any]:
 async def _run_or_404(request: Request, thread_id: str, run_id: str) -> RunRecord:
     runtime = runtime_of(request)
     await thread_or_404(request, thread_id)
-    run = await asyncio.to_thread(runtime.store.get_run, run_id)
+    run = await runtime.store.get_run(run_id)
     if run is None or run.thread_id != thread_id:
         raise not_found("run", run_id)
     return run
@@ -249,7 +288,7 @@ async def list_runs(
     """The thread's runs, newest first (resumes by background tasks included)."""
     runtime = runtime_of(request)
     await thread_or_404(request, thread_id)
-    runs = list(reversed(await asyncio.to_thread(runtime.store.runs_of, thread_id)))
+    runs = list(reversed(await runtime.store.runs_of(thread_id)))
     matching = [run for run in runs if status in (None, run.status)]
     return matching[max(offset, 0) : max(offset, 0) + max(limit, 0)]
 

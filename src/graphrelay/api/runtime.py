@@ -12,6 +12,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graphrelay.api import run_webhooks
+from graphrelay.api.events import open_events
 from graphrelay.api.executor import RunExecutor
 from graphrelay.api.leases import open_leases
 from graphrelay.api.store import RunStore, open_run_store
@@ -68,14 +69,19 @@ async def open_runtime(
                 settings.ledger_url, settings.key_prefix, settings.run_lease_seconds
             )
             leases = open_leases(settings.ledger_url, settings.key_prefix, settings.data_dir)
+            events = open_events(settings.ledger_url, settings.key_prefix)
+            await events.start()
             executor = RunExecutor(
-                graphs, ledger, locks, store, leases, lease_seconds=settings.run_lease_seconds
+                graphs, ledger, locks, store, leases, events, settings.run_lease_seconds
             )
             executor.webhook_sender = functools.partial(run_webhooks.deliver, settings)
             upkeep = asyncio.create_task(executor.keep_leases(settings.run_lease_seconds / 3))
-            yield ApiRuntime(settings, ledger, store, graphs, executor, checkpointer)
-            upkeep.cancel()
-            await executor.drain()
+            try:
+                yield ApiRuntime(settings, ledger, store, graphs, executor, checkpointer)
+            finally:
+                upkeep.cancel()
+                await executor.drain()
+                await events.close()
     finally:
         services.install(None)
         ledger.close()

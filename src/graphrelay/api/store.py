@@ -1,40 +1,63 @@
-"""Where the API keeps thread and run records: SQLite (embedded) or Redis (production)."""
+"""Where the API keeps thread and run records: SQLite (embedded) or Redis (production).
+
+Every call is a coroutine. Redis is reached through `redis.asyncio` clients (one per event
+loop), so a request's records cost round trips on the loop, not a hop through a thread
+pool; several documents written together go in one MULTI/EXEC. SQLite, local and fast,
+runs in the default thread pool.
+
+A thread's status is a document of its own (kind `thread-status`): the executor changes it
+several times a run, and writing it blindly needs no read and cannot undo a concurrent
+metadata update of the thread document.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-import redis
 from pydantic import BaseModel
 
-from graphrelay.api.records import RunRecord, ThreadRecord
-from graphrelay.redis_clients import sync_client
+from graphrelay.api.records import RunRecord, ThreadRecord, ThreadStatus, now
+from graphrelay.redis_clients import PerLoopClients, text
 from graphrelay.sqlite import ThreadLocalSqlite
 
 Doc = TypeVar("Doc", bound=BaseModel)
 ALL_THREADS = "all-threads"
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One document to write: its kind, id, JSON text and the parent it is filed under."""
+
+    kind: str
+    doc_id: str
+    doc: str
+    parent: str = ""
+
+
 class DocumentStore(Protocol):
     """JSON documents by kind and id, each optionally filed under a parent id."""
 
-    def put(self, kind: str, doc_id: str, doc: str, parent: str = "") -> None:
-        """Insert or replace a document."""
+    async def put(self, *entries: Entry) -> None:
+        """Insert or replace documents, all or none."""
         ...
 
-    def get(self, kind: str, doc_id: str) -> str | None:
-        """A document, or None."""
+    async def get(self, *keys: tuple[str, str]) -> list[str | None]:
+        """The documents at (kind, id) keys, None where missing."""
         ...
 
-    def children(self, kind: str, parent: str) -> list[str]:
+    async def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
         ...
 
-    def delete(self, kind: str, doc_id: str, parent: str = "") -> None:
-        """Remove a document (and its filing under `parent`)."""
+    async def delete(self, *entries: tuple[str, str, str]) -> None:
+        """Remove (kind, id, parent) documents and their filing."""
         ...
 
 
@@ -52,26 +75,41 @@ class SqliteDocuments:
     def _db(self) -> sqlite3.Connection:
         return self._sqlite.connection()
 
-    def put(self, kind: str, doc_id: str, doc: str, parent: str = "") -> None:
-        """Insert or replace a document, keeping its first insertion order."""
-        self._db().execute(
-            "INSERT INTO docs (kind, id, parent, seq, doc) VALUES (?, ?, ?,"
-            " (SELECT COALESCE(MAX(seq), 0) + 1 FROM docs), ?)"
-            " ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
-            (kind, doc_id, parent, doc),
-        )
+    async def put(self, *entries: Entry) -> None:
+        """Insert or replace documents in one transaction, keeping first insertion order."""
+        await asyncio.to_thread(self._put, entries)
 
-    def get(self, kind: str, doc_id: str) -> str | None:
-        """A document, or None."""
-        row = (
-            self._db()
-            .execute("SELECT doc FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
-            .fetchone()
-        )
-        return str(row[0]) if row else None
+    def _put(self, entries: Sequence[Entry]) -> None:
+        db = self._db()
+        with _transaction(db):
+            for e in entries:
+                db.execute(
+                    "INSERT INTO docs (kind, id, parent, seq, doc) VALUES (?, ?, ?,"
+                    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM docs), ?)"
+                    " ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
+                    (e.kind, e.doc_id, e.parent, e.doc),
+                )
 
-    def children(self, kind: str, parent: str) -> list[str]:
+    async def get(self, *keys: tuple[str, str]) -> list[str | None]:
+        """The documents at (kind, id) keys, None where missing."""
+        return await asyncio.to_thread(self._get, keys)
+
+    def _get(self, keys: Sequence[tuple[str, str]]) -> list[str | None]:
+        found: list[str | None] = []
+        for kind, doc_id in keys:
+            row = (
+                self._db()
+                .execute("SELECT doc FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
+                .fetchone()
+            )
+            found.append(str(row[0]) if row else None)
+        return found
+
+    async def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
+        return await asyncio.to_thread(self._children, kind, parent)
+
+    def _children(self, kind: str, parent: str) -> list[str]:
         rows = (
             self._db()
             .execute(
@@ -81,48 +119,81 @@ class SqliteDocuments:
         )
         return [str(row[0]) for row in rows]
 
-    def delete(self, kind: str, doc_id: str, parent: str = "") -> None:
-        """Remove a document."""
-        self._db().execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
+    async def delete(self, *entries: tuple[str, str, str]) -> None:
+        """Remove documents."""
+        await asyncio.to_thread(self._delete, entries)
+
+    def _delete(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        db = self._db()
+        with _transaction(db):
+            for kind, doc_id, _parent in entries:
+                db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
+
+
+class _transaction:
+    """BEGIN ... COMMIT (or ROLLBACK) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if kind else "COMMIT")
 
 
 class RedisDocuments:
     """DocumentStore on plain Redis: a string per document, a sorted set per parent."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis: redis.Redis = sync_client(url, decode_responses=True)
+        self._clients = PerLoopClients(url)
         self._prefix = prefix
 
-    def put(self, kind: str, doc_id: str, doc: str, parent: str = "") -> None:
-        """Insert or replace a document, keeping its first insertion order."""
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"{self._prefix}:{kind}:{doc_id}", doc)
-            if parent:
-                pipe.zadd(f"{self._prefix}:{kind}-of:{parent}", {doc_id: time.time()}, nx=True)
-            pipe.execute()
+    def _key(self, kind: str, doc_id: str) -> str:
+        return f"{self._prefix}:{kind}:{doc_id}"
 
-    def get(self, kind: str, doc_id: str) -> str | None:
-        """A document, or None."""
-        value = self._redis.get(f"{self._prefix}:{kind}:{doc_id}")
-        return str(value) if value is not None else None
+    def _filing(self, kind: str, parent: str) -> str:
+        return f"{self._prefix}:{kind}-of:{parent}"
 
-    def children(self, kind: str, parent: str) -> list[str]:
+    async def put(self, *entries: Entry) -> None:
+        """Insert or replace documents in one MULTI/EXEC, keeping first insertion order."""
+        async with self._clients.get().pipeline(transaction=len(entries) > 1) as pipe:
+            for e in entries:
+                pipe.set(self._key(e.kind, e.doc_id), e.doc)
+                if e.parent:
+                    pipe.zadd(self._filing(e.kind, e.parent), {e.doc_id: time.time()}, nx=True)
+            await pipe.execute()
+
+    async def get(self, *keys: tuple[str, str]) -> list[str | None]:
+        """The documents at (kind, id) keys, None where missing."""
+        docs = await self._clients.get().mget([self._key(kind, i) for kind, i in keys])
+        return [text(doc) if doc is not None else None for doc in docs]
+
+    async def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
-        ids: list[str] = self._redis.zrange(  # type: ignore[assignment]
-            f"{self._prefix}:{kind}-of:{parent}", 0, -1
-        )
+        client = self._clients.get()
+        ids = await client.zrange(self._filing(kind, parent), 0, -1)
         if not ids:
             return []
-        docs = self._redis.mget([f"{self._prefix}:{kind}:{doc_id}" for doc_id in ids])
-        return [str(doc) for doc in docs if doc is not None]
+        docs = await client.mget([self._key(kind, text(doc_id)) for doc_id in ids])
+        return [text(doc) for doc in docs if doc is not None]
 
-    def delete(self, kind: str, doc_id: str, parent: str = "") -> None:
-        """Remove a document and its filing under `parent`."""
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"{self._prefix}:{kind}:{doc_id}")
-            if parent:
-                pipe.zrem(f"{self._prefix}:{kind}-of:{parent}", doc_id)
-            pipe.execute()
+    async def delete(self, *entries: tuple[str, str, str]) -> None:
+        """Remove documents and their filing, in one MULTI/EXEC."""
+        async with self._clients.get().pipeline(transaction=True) as pipe:
+            for kind, doc_id, parent in entries:
+                pipe.delete(self._key(kind, doc_id))
+                if parent:
+                    pipe.zrem(self._filing(kind, parent), doc_id)
+            await pipe.execute()
+
+
+class ThreadState(BaseModel):
+    """The part of a thread the executor changes while it runs."""
+
+    status: ThreadStatus
+    updated_at: datetime
 
 
 class RunStore:
@@ -131,45 +202,93 @@ class RunStore:
     def __init__(self, documents: DocumentStore) -> None:
         self._docs = documents
 
-    def put_thread(self, thread: ThreadRecord) -> None:
+    async def put_thread(self, thread: ThreadRecord) -> None:
         """Insert or replace a thread."""
-        self._docs.put("thread", thread.thread_id, thread.model_dump_json(), parent=ALL_THREADS)
+        await self._docs.put(*_thread_entries(thread))
 
-    def threads(self) -> list[ThreadRecord]:
-        """Every thread, oldest first."""
-        return [
-            ThreadRecord.model_validate_json(d) for d in self._docs.children("thread", ALL_THREADS)
-        ]
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Remove a thread and its runs."""
-        for run in self.runs_of(thread_id):
-            self._docs.delete("run", run.run_id, parent=thread_id)
-        self._docs.delete("thread", thread_id, parent=ALL_THREADS)
-
-    def delete_run(self, run: RunRecord) -> None:
-        """Remove one run."""
-        self._docs.delete("run", run.run_id, parent=run.thread_id)
-
-    def get_thread(self, thread_id: str) -> ThreadRecord | None:
+    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         """A thread, or None."""
-        return _parse(ThreadRecord, self._docs.get("thread", thread_id))
+        doc, state = await self._docs.get(("thread", thread_id), ("thread-status", thread_id))
+        return _with_state(doc, state)
 
-    def put_run(self, run: RunRecord) -> None:
-        """Insert or replace a run."""
-        self._docs.put("run", run.run_id, run.model_dump_json(), parent=run.thread_id)
+    async def set_thread_status(self, thread_id: str, status: ThreadStatus) -> None:
+        """Change only the thread's status (no read, so no lost update)."""
+        await self._docs.put(_status_entry(thread_id, status))
 
-    def get_run(self, run_id: str) -> RunRecord | None:
+    async def threads(self) -> list[ThreadRecord]:
+        """Every thread, oldest first."""
+        docs = await self._docs.children("thread", ALL_THREADS)
+        threads = [ThreadRecord.model_validate_json(doc) for doc in docs]
+        if not threads:
+            return []
+        states = await self._docs.get(*(("thread-status", t.thread_id) for t in threads))
+        for thread, state in zip(threads, states, strict=True):
+            _apply_state(thread, state)
+        return threads
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Remove a thread and its runs."""
+        runs = [("run", run.run_id, thread_id) for run in await self.runs_of(thread_id)]
+        await self._docs.delete(
+            *runs, ("thread", thread_id, ALL_THREADS), ("thread-status", thread_id, "")
+        )
+
+    async def start_run(self, thread: ThreadRecord, run: RunRecord) -> None:
+        """Write a new run and its thread (now busy) together."""
+        await self._docs.put(*_thread_entries(thread), _run_entry(run))
+
+    async def put_run(self, run: RunRecord, thread_status: ThreadStatus | None = None) -> None:
+        """Insert or replace a run (and set its thread's status in the same write)."""
+        entries = [_run_entry(run)]
+        if thread_status is not None:
+            entries.append(_status_entry(run.thread_id, thread_status))
+        await self._docs.put(*entries)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
         """A run, or None."""
-        return _parse(RunRecord, self._docs.get("run", run_id))
+        [doc] = await self._docs.get(("run", run_id))
+        return RunRecord.model_validate_json(doc) if doc is not None else None
 
-    def runs_of(self, thread_id: str) -> list[RunRecord]:
+    async def delete_run(self, run: RunRecord) -> None:
+        """Remove one run."""
+        await self._docs.delete(("run", run.run_id, run.thread_id))
+
+    async def runs_of(self, thread_id: str) -> list[RunRecord]:
         """A thread's runs, oldest first."""
-        return [RunRecord.model_validate_json(doc) for doc in self._docs.children("run", thread_id)]
+        docs = await self._docs.children("run", thread_id)
+        return [RunRecord.model_validate_json(doc) for doc in docs]
 
 
-def _parse(model: type[Doc], doc: str | None) -> Doc | None:
-    return model.model_validate_json(doc) if doc is not None else None
+def _thread_entries(thread: ThreadRecord) -> tuple[Entry, Entry]:
+    doc = thread.model_dump_json(exclude={"status"})
+    state = ThreadState(status=thread.status, updated_at=thread.updated_at).model_dump_json()
+    return Entry("thread", thread.thread_id, doc, ALL_THREADS), Entry(
+        "thread-status", thread.thread_id, state
+    )
+
+
+def _status_entry(thread_id: str, status: ThreadStatus) -> Entry:
+    return Entry(
+        "thread-status", thread_id, ThreadState(status=status, updated_at=now()).model_dump_json()
+    )
+
+
+def _run_entry(run: RunRecord) -> Entry:
+    return Entry("run", run.run_id, run.model_dump_json(), run.thread_id)
+
+
+def _with_state(doc: str | None, state: str | None) -> ThreadRecord | None:
+    if doc is None:
+        return None
+    thread = ThreadRecord.model_validate_json(doc)
+    _apply_state(thread, state)
+    return thread
+
+
+def _apply_state(thread: ThreadRecord, state: str | None) -> None:
+    if state is not None:
+        current = ThreadState.model_validate_json(state)
+        thread.status, thread.updated_at = current.status, current.updated_at
 
 
 def open_run_store(ledger_url: str, prefix: str, data_dir: Path) -> RunStore:

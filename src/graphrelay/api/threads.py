@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -95,7 +94,7 @@ def runtime_of(request: Request) -> ApiRuntime:
 
 async def thread_or_404(request: Request, thread_id: str) -> ThreadRecord:
     """The caller's thread, or a 404 (another tenant's thread does not exist for it)."""
-    thread = await asyncio.to_thread(runtime_of(request).store.get_thread, thread_id)
+    thread = await runtime_of(request).store.get_thread(thread_id)
     if thread is None or thread.tenant != tenant_of(request):
         raise not_found("thread", thread_id)
     return thread
@@ -117,7 +116,7 @@ async def create_thread(body: ThreadCreate, request: Request) -> dict[str, Any]:
     """Create a thread (or return it with `if_exists="do_nothing"`)."""
     runtime = runtime_of(request)
     if body.thread_id is not None:
-        existing = await asyncio.to_thread(runtime.store.get_thread, body.thread_id)
+        existing = await runtime.store.get_thread(body.thread_id)
         if existing is not None:
             # Another tenant's id is taken all the same, but the answer must not say whose.
             if body.if_exists == "do_nothing" and existing.tenant == tenant_of(request):
@@ -126,7 +125,7 @@ async def create_thread(body: ThreadCreate, request: Request) -> dict[str, Any]:
     thread = ThreadRecord(metadata=body.metadata, tenant=tenant_of(request))
     if body.thread_id is not None:
         thread.thread_id = body.thread_id
-    await asyncio.to_thread(runtime.store.put_thread, thread)
+    await runtime.store.put_thread(thread)
     return await _thread_json(runtime, thread)
 
 
@@ -134,7 +133,7 @@ async def create_thread(body: ThreadCreate, request: Request) -> dict[str, Any]:
 async def search_threads(body: ThreadSearch, request: Request) -> list[dict[str, Any]]:
     """Threads whose metadata holds every given pair (and with the given status)."""
     runtime = runtime_of(request)
-    threads = await asyncio.to_thread(runtime.store.threads)
+    threads = await runtime.store.threads()
     matching = [
         t for t in reversed(threads)
         if t.tenant == tenant_of(request) and body.status in (None, t.status)
@@ -172,7 +171,7 @@ async def update_thread(thread_id: str, body: ThreadPatch, request: Request) -> 
     thread = await thread_or_404(request, thread_id)
     thread.metadata.update(body.metadata)
     thread.updated_at = now()
-    await asyncio.to_thread(runtime.store.put_thread, thread)
+    await runtime.store.put_thread(thread)
     return await _thread_json(runtime, thread)
 
 
@@ -184,7 +183,7 @@ async def delete_thread(thread_id: str, request: Request) -> Response:
     if thread.status == "busy":
         raise conflict(f"thread {thread_id} is busy; cancel its run first")
     await runtime.checkpointer.adelete_thread(thread_id)
-    await asyncio.to_thread(runtime.store.delete_thread, thread_id)
+    await runtime.store.delete_thread(thread_id)
     return Response(status_code=204)
 
 
@@ -198,7 +197,7 @@ async def copy_thread(thread_id: str, request: Request) -> dict[str, Any]:
     )
     copy.status = "idle" if source.status == "busy" else source.status
     await portable.copy_thread(runtime.checkpointer, thread_id, copy.thread_id)
-    await asyncio.to_thread(runtime.store.put_thread, copy)
+    await runtime.store.put_thread(copy)
     return await _thread_json(runtime, copy)
 
 
@@ -264,7 +263,7 @@ async def update_state(thread_id: str, body: StateUpdate, request: Request) -> d
     )
     snapshot = await graph.aget_state(thread_config(thread_id))
     thread.status = "interrupted" if snapshot.interrupts else "idle"
-    await asyncio.to_thread(runtime.store.put_thread, thread)
+    await runtime.store.put_thread(thread)
     return {"checkpoint": checkpoint_json(config)}
 
 
