@@ -19,8 +19,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -28,18 +26,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import redis
 from langgraph_sdk import get_client
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from graphrelay.config import new_webhook_secret
-from graphrelay.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
+from benchmarks.deployment import REDIS_URL, REPO, api_and_io_worker, forget
 from graphrelay.state.redis_saver import RedisSaver
 
-REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/14"
 T = TypeVar("T")
 STREAMS_PER_CLIENT = 50
 console = Console()
@@ -56,46 +50,14 @@ def _arguments() -> argparse.Namespace:
 
 @contextmanager
 def deployment(wait: float) -> Iterator[str]:
-    """API + io worker on a fresh vhost and key prefix; yields the API's URL."""
-    vhost, prefix = f"graphrelay-bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    data = Path(tempfile.mkdtemp(prefix="graphrelay-bench-"))
-    port = free_port()
-    env = {
-        "GRAPHRELAY_PROFILE": "production", "GRAPHRELAY_DATA_DIR": str(data),
-        "GRAPHRELAY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "GRAPHRELAY_RESULT_BACKEND": REDIS_URL, "GRAPHRELAY_LEDGER_URL": REDIS_URL,
-        "GRAPHRELAY_CHECKPOINTER_URL": REDIS_URL, "GRAPHRELAY_KEY_PREFIX": prefix,
-        "GRAPHRELAY_API_PORT": str(port), "GRAPHRELAY_WEBHOOK_SECRET": new_webhook_secret(),
-        "GRAPHRELAY_GRAPHS": json.dumps({"agent": "graphrelay.examples.agent:build_graph",
-                                         "noop": "benchmarks.graphs:build_noop"}),
-        "GRAPHRELAY_TOOL_MODULES": json.dumps(["benchmarks.graphs"]),
-        "GRAPHRELAY_MODEL": f"scripted:{REPO / 'benchmarks' / 'api_script.json'}",
-        "GRAPHRELAY_IO_CONCURRENCY": "1000", "BENCH_WAIT_SECONDS": str(wait),
-        "PYTHONPATH": str(REPO),
-    }  # fmt: skip
-    logs = data / "logs"
-    api = spawn(["serve", "--log-level", "warning"], env, logs / "api.log", cwd=REPO)
-    worker = spawn(["worker", "--pool", "io"], env, logs / "io.log", cwd=REPO)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", api)
-        wait_for_log(logs / "io.log", " ready.", worker)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_all([api, worker])
-        _rabbitmqctl("delete_vhost", vhost)
-        _forget(prefix)
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-def _forget(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
+    """API + io worker serving the example agent and the no-work graph; yields the API URL."""
+    with api_and_io_worker(
+        REPO / "benchmarks" / "api_script.json",
+        GRAPHRELAY_GRAPHS=json.dumps({"agent": "graphrelay.examples.agent:build_graph",
+                                      "noop": "benchmarks.graphs:build_noop"}),
+        GRAPHRELAY_IO_CONCURRENCY="1000", BENCH_WAIT_SECONDS=str(wait),
+    ) as url:  # fmt: skip
+        yield url
 
 
 async def wait_latency(url: str, runs: int) -> list[float]:
@@ -124,7 +86,7 @@ async def floor_latency(runs: int) -> list[float]:
         await graph.ainvoke({}, {"configurable": {"thread_id": str(uuid.uuid4())}})
         samples.append((time.perf_counter() - start) * 1000)
     saver.close()
-    _forget(prefix)
+    forget(prefix)
     return samples
 
 

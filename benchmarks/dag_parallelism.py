@@ -20,27 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from rich.console import Console
 from rich.table import Table
 
-from graphrelay.config import new_webhook_secret
-from graphrelay.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
+from benchmarks.deployment import api_and_io_worker
 
-REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/14"
 console = Console(width=120)
 
 Tasks = list[tuple[str, list[str]]]  # (id, dependencies)
@@ -90,44 +84,15 @@ def script(seconds: float) -> dict[str, Any]:
 
 @contextmanager
 def deployment(seconds: float) -> Iterator[str]:
-    """API + io worker on a fresh vhost and key prefix; yields the API's URL."""
-    vhost, prefix = f"graphrelay-bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    data = Path(tempfile.mkdtemp(prefix="graphrelay-bench-"))
-    (data / "script.json").write_text(json.dumps(script(seconds)))
-    port = free_port()
-    env = {
-        "GRAPHRELAY_PROFILE": "production", "GRAPHRELAY_DATA_DIR": str(data),
-        "GRAPHRELAY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "GRAPHRELAY_RESULT_BACKEND": REDIS_URL, "GRAPHRELAY_LEDGER_URL": REDIS_URL,
-        "GRAPHRELAY_CHECKPOINTER_URL": REDIS_URL, "GRAPHRELAY_KEY_PREFIX": prefix,
-        "GRAPHRELAY_API_PORT": str(port), "GRAPHRELAY_WEBHOOK_SECRET": new_webhook_secret(),
-        "GRAPHRELAY_GRAPHS": json.dumps({
-            "parallel": "graphrelay.orchestrator.plan_execute:build_graph",
-            "sequential": "graphrelay.orchestrator.plan_execute:build_sequential_graph",
-        }),
-        "GRAPHRELAY_TOOL_MODULES": json.dumps(["benchmarks.graphs"]),
-        "GRAPHRELAY_MODEL": f"scripted:{data / 'script.json'}",
-        "PYTHONPATH": str(REPO),
-    }  # fmt: skip
-    logs = data / "logs"
-    api = spawn(["serve", "--log-level", "warning"], env, logs / "api.log", cwd=REPO)
-    worker = spawn(["worker", "--pool", "io"], env, logs / "io.log", cwd=REPO)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", api)
-        wait_for_log(logs / "io.log", " ready.", worker)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_all([api, worker])
-        _rabbitmqctl("delete_vhost", vhost)
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.delete(key)
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+    """API + io worker serving both plan-and-execute graphs; yields the API's URL."""
+    script_file = Path(tempfile.mkdtemp(prefix="graphrelay-bench-")) / "script.json"
+    script_file.write_text(json.dumps(script(seconds)))
+    graphs = {
+        "parallel": "graphrelay.orchestrator.plan_execute:build_graph",
+        "sequential": "graphrelay.orchestrator.plan_execute:build_sequential_graph",
+    }
+    with api_and_io_worker(script_file, GRAPHRELAY_GRAPHS=json.dumps(graphs)) as url:
+        yield url
 
 
 def makespan(client: SyncLangGraphClient, graph: str, name: str, timeout: float = 600) -> float:

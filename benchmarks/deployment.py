@@ -39,7 +39,8 @@ class Deployment:
         """Start `api` or an `io` worker and wait until it is ready."""
         logs = Path(self.env["GRAPHRELAY_DATA_DIR"]) / "logs"
         args = ["serve", "--log-level", "warning"] if name == "api" else ["worker", "--pool", name]
-        process = self.processes[name] = spawn(args, self.env, logs / f"{name}.log", cwd=REPO)
+        process = spawn(args, self.env, logs / f"{name}.log", cwd=REPO)
+        self.processes[name] = process
         if name == "api":
             wait_healthy(self.url, process)
         else:
@@ -48,8 +49,8 @@ class Deployment:
 
 
 @contextmanager
-def deployment(script: str, **extra_env: str) -> Iterator[Deployment]:
-    """A deployment serving the scripted agent with `benchmarks/<script>`; nothing started."""
+def deployment(script: Path, **extra_env: str) -> Iterator[Deployment]:
+    """A deployment whose scripted model plays `script`; nothing started yet."""
     vhost, prefix = f"graphrelay-bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
     _rabbitmqctl("add_vhost", vhost)
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
@@ -62,7 +63,7 @@ def deployment(script: str, **extra_env: str) -> Iterator[Deployment]:
         "GRAPHRELAY_CHECKPOINTER_URL": REDIS_URL, "GRAPHRELAY_KEY_PREFIX": prefix,
         "GRAPHRELAY_API_PORT": str(free_port()), "GRAPHRELAY_WEBHOOK_SECRET": new_webhook_secret(),
         "GRAPHRELAY_TOOL_MODULES": json.dumps(["benchmarks.graphs"]),
-        "GRAPHRELAY_MODEL": f"scripted:{REPO / 'benchmarks' / script}",
+        "GRAPHRELAY_MODEL": f"scripted:{script}",
         "PYTHONPATH": str(REPO),
         **extra_env,
     }  # fmt: skip
@@ -84,3 +85,12 @@ def forget(prefix: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
+
+
+@contextmanager
+def api_and_io_worker(script: Path, **extra_env: str) -> Iterator[str]:
+    """A deployment with the API and one io worker running; yields the API's URL."""
+    with deployment(script, **extra_env) as running:
+        running.start("api")
+        running.start("io")
+        yield running.url

@@ -30,13 +30,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from benchmarks.deployment import REDIS_URL, deployment
+from benchmarks.deployment import REDIS_URL, REPO, deployment
 from graphrelay.bridge.ledger_redis import RedisLedger
 from graphrelay.bridge.records import SWEPT_STATUSES, TaskStatus
 
 T = TypeVar("T")
 console = Console()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SCRIPT = REPO / "benchmarks" / "load_script.json"
 
 
 def _arguments() -> argparse.Namespace:
@@ -60,7 +61,7 @@ async def _bounded(calls: list[Coroutine[Any, Any, T]], limit: int = 64) -> list
 async def _start_threads(url: str, count: int, question: str) -> dict[str, float]:
     """Create `count` threads and start a run on each; thread id → when its run was created."""
     client = get_client(url=url, api_key=None)
-    message = {"messages": [{"role": "user", "content": question}]}
+    message: dict[str, Any] = {"messages": [{"role": "user", "content": question}]}
 
     async def one() -> tuple[str, float]:
         thread_id = (await client.threads.create())["thread_id"]
@@ -113,7 +114,7 @@ async def _final_states(url: str, thread_ids: list[str]) -> list[dict[str, Any]]
 
 def many_calls(threads: int, wait: float) -> ManyCalls:
     """(a): `threads` agents with two background calls each, all started at once."""
-    with deployment("load_script.json", BENCH_WAIT_SECONDS=str(wait),
+    with deployment(SCRIPT, BENCH_WAIT_SECONDS=str(wait),
                     GRAPHRELAY_IO_CONCURRENCY="1000") as running:  # fmt: skip
         running.start("api")
         running.start("io")
@@ -179,7 +180,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def suspended(count: int, warmup: int = 200) -> Suspended:
     """(b): `count` threads suspended at once, then all resumed by one worker."""
-    with deployment("load_script.json", GRAPHRELAY_IO_CONCURRENCY="200") as running:
+    with deployment(SCRIPT, GRAPHRELAY_IO_CONCURRENCY="200") as running:
         api = running.start("api")
         ledger = RedisLedger(REDIS_URL, running.prefix)
         total = warmup + count
