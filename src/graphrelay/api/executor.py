@@ -118,12 +118,20 @@ class RunExecutor:
         if run is None or run.status not in ("pending", "running"):
             await self.leases.release(run_id)
             return
-        state = await self.graph_for(run.assistant_id).aget_state(thread_config(run.thread_id))
-        progressed = (state.metadata or {}).get("run_id") == run.run_id
-        graph_input = None if progressed else graph_input_of(run.kwargs)
+        graph_input = None if await self._progressed(run) else graph_input_of(run.kwargs)
         run.metadata["taken_over_by"] = self.owner
         log.warning("taking over run %s of thread %s", run_id, run.thread_id)
         self._track(run, self.spawn(self._execute(run, graph_input, None)))
+
+    async def _progressed(self, run: RunRecord) -> bool:
+        """Whether the run checkpointed anything; later runs (say, a resume that a retried
+        callback started) may have checkpointed since, so not just the latest counts."""
+        history = self.graph_for(run.assistant_id).aget_state_history(
+            thread_config(run.thread_id), filter={"run_id": run.run_id}, limit=1
+        )
+        async for _ in history:
+            return True
+        return False
 
     async def join(
         self, run_id: str, poll: float = 0.05
