@@ -27,13 +27,13 @@ one round trip (MULTI/EXEC) and a `get_tuple` is one Lua call.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import random
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import redis
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -49,7 +49,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from graphrelay.redis_clients import PerLoopClients, sync_client
+from graphrelay.redis_clients import PerLoopClients
+from graphrelay.state.deltas import DELTA_MARK, DeltaTracker, is_delta, needed_with_bases
+from graphrelay.state.wire import Wire
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -59,9 +61,12 @@ Ops = Generator[Batch, list[Any], T]
 SEP = "\x1f"
 EMPTY = b"empty\x00"
 LIST_CHUNK = 64
+SNAPSHOT_EVERY = 32
+DELTA_CACHE_SIZE = 256
 
-# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b;
+# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b d;
 # ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0.
+# Each value comes back as its chain, newest first: a whole value, or deltas down to one.
 GET_TUPLE_LUA = """
 local id = ARGV[1]
 if id == "" then
@@ -76,9 +81,16 @@ local blobs = {}
 if #fields > 0 then
   local values = redis.call("HMGET", KEYS[6], unpack(fields))
   for n, field in ipairs(fields) do
-    if values[n] then
+    local value, at, chain = values[n], field, {}
+    while value do
+      chain[#chain + 1] = value
+      if string.byte(value, 1) ~= 43 then break end  -- "+": a delta, follow its base
+      at = redis.call("HGET", KEYS[7], at)
+      value = at and redis.call("HGET", KEYS[6], at)
+    end
+    if value then
       blobs[#blobs + 1] = field
-      blobs[#blobs + 1] = values[n]
+      blobs[#blobs + 1] = chain
     end
   end
 end
@@ -92,6 +104,21 @@ return {id, checkpoint, redis.call("HGET", KEYS[3], id), redis.call("HGET", KEYS
         blobs, redis.call("HGETALL", writes_key)}
 """
 
+# Writes deltas whose base is still stored (a prune or delete elsewhere may have removed it);
+# KEYS: b d; ARGV: field, base field, delta, ... Returns the fields not written.
+PUT_DELTAS_LUA = """
+local failed = {}
+for n = 1, #ARGV, 3 do
+  if redis.call("HEXISTS", KEYS[1], ARGV[n + 1]) == 1 then
+    redis.call("HSET", KEYS[1], ARGV[n], ARGV[n + 2])
+    redis.call("HSET", KEYS[2], ARGV[n], ARGV[n + 1])
+  else
+    failed[#failed + 1] = ARGV[n]
+  end
+end
+return failed
+"""
+
 
 @dataclass(frozen=True)
 class NamespaceKeys:
@@ -103,6 +130,7 @@ class NamespaceKeys:
     parents: str
     versions: str
     blobs: str
+    deltas: str
     writes_prefix: str
     suffix: str
 
@@ -113,7 +141,16 @@ class NamespaceKeys:
     def fixed(self) -> list[str]:
         """Every key but the per-checkpoint writes hashes."""
         return [self.index, self.checkpoints, self.metadata, self.parents, self.versions,
-                self.blobs]  # fmt: skip
+                self.blobs, self.deltas]  # fmt: skip
+
+
+@dataclass
+class _ValuePlan:
+    """How one put stores the channel versions it writes."""
+
+    whole: list[Any] = dataclasses.field(default_factory=list)  # HSET args: field, value, ...
+    deltas: list[Any] = dataclasses.field(default_factory=list)  # field, base field, delta, ...
+    fields: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)  # → field, depth
 
 
 class RedisSaver(BaseCheckpointSaver[str]):
@@ -126,12 +163,18 @@ class RedisSaver(BaseCheckpointSaver[str]):
         prefix: str = "graphrelay:cp",
         ttl_seconds: float | None = None,
         serde: SerializerProtocol | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        delta_cache_size: int = DELTA_CACHE_SIZE,
     ) -> None:
+        """`snapshot_every`: a list channel is stored whole at least every that many versions
+        and as deltas in between (1: always whole); `delta_cache_size`: how many channels'
+        last written lists are kept to compare new values with."""
         super().__init__(serde=serde)
         self.url = url
         self.prefix = prefix
         self.ttl_ms = int(ttl_seconds * 1000) if ttl_seconds else 0
-        self._client = sync_client(url)
+        self._deltas = DeltaTracker(snapshot_every, delta_cache_size)
+        self._wire = Wire(url)
         self._async_clients = PerLoopClients(url)
 
     # -- keys ----------------------------------------------------------------------------
@@ -148,6 +191,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
             parents=f"{base}:p:{ns}",
             versions=f"{base}:v:{ns}",
             blobs=f"{base}:b:{ns}",
+            deltas=f"{base}:d:{ns}",
             writes_prefix=f"{base}:w:",
             suffix=f":{ns}",
         )
@@ -161,7 +205,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         try:
             batch = next(ops)
             while True:
-                batch = ops.send(_execute(self._client.pipeline(transaction=batch[0]), batch))
+                batch = ops.send(self._wire.execute(batch[1], atomic=batch[0]))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -192,10 +236,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         keys = self._ns_keys(thread_id, ns)
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values")
-        blobs: builtins.list[Any] = []
-        for channel, version in new_versions.items():
-            blobs += [_blob_field(channel, version),
-                      self._dump(values[channel]) if channel in values else EMPTY]  # fmt: skip
+        plan = self._plan_values(thread_id, ns, values, new_versions)
         reads = [_blob_field(ch, v) for ch, v in checkpoint["channel_versions"].items()]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
@@ -203,31 +244,67 @@ class RedisSaver(BaseCheckpointSaver[str]):
         commands: builtins.list[Command] = [("SADD", f"{self.prefix}:threads", thread_id)]
         if run_id:
             commands.append(("SADD", f"{self.prefix}:run-threads:{run_id}", thread_id))
-        commands += [
-            ("MULTI",),
+        parent_id = config["configurable"].get("checkpoint_id") or ""
+        queued: builtins.list[Command] = [
             ("SADD", f"{thread}:namespaces", ns),
             ("ZADD", keys.index, 0, checkpoint_id),
             ("HSET", keys.checkpoints, checkpoint_id, self._dump(stored)),
             ("HSET", keys.metadata, checkpoint_id, self._dump(full_metadata)),
-            (
-                "HSET",
-                keys.parents,
-                checkpoint_id,
-                config["configurable"].get("checkpoint_id") or "",
-            ),
+            ("HSET", keys.parents, checkpoint_id, parent_id),
             ("HSET", keys.versions, checkpoint_id, json.dumps(reads)),
         ]
-        if blobs:
-            commands.append(("HSET", keys.blobs, *blobs))
+        if plan.whole:
+            queued.append(("HSET", keys.blobs, *plan.whole))
+        deltas_at = len(queued)
+        if plan.deltas:
+            queued.append(("EVAL", PUT_DELTAS_LUA, 2, keys.blobs, keys.deltas, *plan.deltas))
         if run_id:
             entry = f"{ns}{SEP}{checkpoint_id}"
-            commands += [("SADD", f"{thread}:runs", str(run_id)),
-                         ("SADD", f"{thread}:run:{run_id}", entry)]  # fmt: skip
-        commands += self._ttl([*keys.fixed(), f"{thread}:namespaces"])
-        commands.append(("EXEC",))
-        yield False, commands
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                 "checkpoint_id": checkpoint_id}}  # fmt: skip
+            queued += [("SADD", f"{thread}:runs", str(run_id)),
+                       ("SADD", f"{thread}:run:{run_id}", entry)]  # fmt: skip
+        queued += self._ttl([*keys.fixed(), f"{thread}:namespaces"])
+        replies = yield False, [*commands, ("MULTI",), *queued, ("EXEC",)]
+        if plan.deltas:
+            missing = [f.decode() for f in replies[-1][deltas_at]]
+            if missing:
+                # A delta's base was deleted meanwhile: store those values whole instead.
+                yield False, [("HSET", keys.blobs, *self._whole(plan, values, missing))]
+        self._remember(thread_id, ns, values, plan)
+        return _config(thread_id, ns, checkpoint_id)
+
+    def _plan_values(
+        self, thread_id: str, ns: str, values: dict[str, Any], new_versions: ChannelVersions
+    ) -> _ValuePlan:
+        """Which new channel versions are written whole and which as deltas."""
+        plan = _ValuePlan()
+        for channel, version in new_versions.items():
+            field = _blob_field(channel, version)
+            plan.fields[channel] = (field, 0)
+            if channel not in values:
+                plan.whole += [field, EMPTY]
+                continue
+            delta = self._deltas.plan((thread_id, ns, channel), values[channel])
+            if delta is None:
+                plan.whole += [field, self._dump(values[channel])]
+                continue
+            plan.fields[channel] = (field, delta.base.depth + 1)
+            plan.deltas += [field, delta.base.field, DELTA_MARK + self._dump(delta.appended)]
+        return plan
+
+    def _whole(
+        self, plan: _ValuePlan, values: dict[str, Any], fields: builtins.list[str]
+    ) -> builtins.list[Any]:
+        """HSET arguments storing the values of `fields` whole; they become snapshots."""
+        arguments: builtins.list[Any] = []
+        for channel, (field, _) in plan.fields.items():
+            if field in fields:
+                arguments += [field, self._dump(values[channel])]
+                plan.fields[channel] = (field, 0)
+        return arguments
+
+    def _remember(self, thread_id: str, ns: str, values: dict[str, Any], plan: _ValuePlan) -> None:
+        for channel, (field, depth) in plan.fields.items():
+            self._deltas.record((thread_id, ns, channel), field, values.get(channel), depth)
 
     def put(
         self,
@@ -297,7 +374,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         thread_id = str(config["configurable"]["thread_id"])
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         keys = self._ns_keys(thread_id, ns)
-        call = ("EVAL", GET_TUPLE_LUA, 6, *keys.fixed(), get_checkpoint_id(config) or "",
+        call = ("EVAL", GET_TUPLE_LUA, 7, *keys.fixed(), get_checkpoint_id(config) or "",
                 keys.writes_prefix, keys.suffix, self.ttl_ms)  # fmt: skip
         [found] = yield False, [call]
         if not found:
@@ -352,27 +429,30 @@ class RedisSaver(BaseCheckpointSaver[str]):
         self, thread_id: str, ns: str, ids: builtins.list[str]
     ) -> Ops[builtins.list[CheckpointTuple]]:
         keys = self._ns_keys(thread_id, ns)
-        checkpoints, metadata, parents, reads, *writes = yield (
+        checkpoints, metadata, parents, reads, deltas, *writes = yield (
             False,
             [
                 ("HMGET", keys.checkpoints, *ids),
                 ("HMGET", keys.metadata, *ids),
                 ("HMGET", keys.parents, *ids),
                 ("HMGET", keys.versions, *ids),
+                ("HGETALL", keys.deltas),
                 *[("HGETALL", keys.writes(checkpoint_id)) for checkpoint_id in ids],
             ],
         )
-        fields = sorted({f for r in reads if r for f in json.loads(r)})
+        bases = _pairs(deltas)
+        read_lists = [[f.encode() for f in json.loads(r or "[]")] for r in reads]
+        fields = sorted(needed_with_bases({f for r in read_lists for f in r}, bases))
         blob_values = (yield False, [("HMGET", keys.blobs, *fields)])[0] if fields else []
-        blobs = {f.encode(): v for f, v in zip(fields, blob_values, strict=True) if v is not None}
+        blobs = {f: v for f, v in zip(fields, blob_values, strict=True) if v is not None}
         tuples = []
         for n, checkpoint_id in enumerate(ids):
             if checkpoints[n] is None:  # deleted or expired since the index was read
                 continue
-            mine = {f.encode(): blobs[f.encode()] for f in json.loads(reads[n] or "[]")
-                    if f.encode() in blobs}  # fmt: skip
+            chains = {f: chain for f in read_lists[n] if (chain := _chain(f, blobs, bases))}
+            values, pending = self._load_blobs(chains), _pairs(writes[n])
             tuples.append(self._tuple(thread_id, ns, checkpoint_id, checkpoints[n], metadata[n],
-                                      parents[n], self._load_blobs(mine), writes[n]))  # fmt: skip
+                                      parents[n], values, pending))  # fmt: skip
         return tuples
 
     def list(
@@ -413,6 +493,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
     # -- delete, copy, prune -------------------------------------------------------------
 
     def _delete_thread_ops(self, thread_id: str) -> Ops[None]:
+        self._deltas.forget_thread(thread_id)
         thread = self._thread(thread_id)
         namespaces, runs = yield False, [("SMEMBERS", f"{thread}:namespaces"),
                                          ("SMEMBERS", f"{thread}:runs")]  # fmt: skip
@@ -447,11 +528,18 @@ class RedisSaver(BaseCheckpointSaver[str]):
                                                   keys.parents, keys.versions)],
                 ("DEL", *[keys.writes(i) for i in ids]),
             ]  # fmt: skip
-        reads, stored = yield False, [("HVALS", keys.versions), ("HKEYS", keys.blobs)]
-        needed = {f.encode() for r in reads for f in json.loads(r)}
-        unused = [field for field in stored if field not in needed]
-        if unused:
-            yield False, [("HDEL", keys.blobs, *unused)]
+        reads, stored, deltas = yield False, [("HVALS", keys.versions), ("HKEYS", keys.blobs),
+                                              ("HGETALL", keys.deltas)]  # fmt: skip
+        bases = _pairs(deltas)
+        # A surviving checkpoint needs its values and every piece their deltas build on.
+        needed = needed_with_bases({f.encode() for r in reads for f in json.loads(r)}, bases)
+        unused = [f for f in stored if f not in needed]
+        unused_deltas = [f for f in bases if f not in needed]
+        commands: builtins.list[Command] = [("HDEL", keys.blobs, *unused)] if unused else []
+        if unused_deltas:
+            commands.append(("HDEL", keys.deltas, *unused_deltas))
+        if commands:
+            yield True, commands
 
     def _delete_for_runs_ops(self, run_ids: Sequence[str]) -> Ops[None]:
         for run_id in run_ids:
@@ -548,12 +636,21 @@ class RedisSaver(BaseCheckpointSaver[str]):
         kind, _, data = raw.partition(b"\x00")
         return self.serde.loads_typed((kind.decode(), data))
 
-    def _load_blobs(self, blobs: dict[bytes, bytes]) -> dict[str, Any]:
+    def _load_blobs(self, chains: dict[bytes, builtins.list[bytes]]) -> dict[str, Any]:
+        """Channel values from their stored chains (newest piece first)."""
         values: dict[str, Any] = {}
-        for field, raw in blobs.items():
-            if raw != EMPTY:
-                values[field.decode().split(SEP, 1)[0]] = self._load(raw)
+        for field, chain in chains.items():
+            if chain[0] != EMPTY:
+                values[field.decode().split(SEP, 1)[0]] = self._load_chain(chain)
         return values
+
+    def _load_chain(self, chain: builtins.list[bytes]) -> Any:
+        if len(chain) == 1:
+            return self._load(chain[0])
+        value = builtins.list(self._load(chain[-1]))
+        for delta in reversed(chain[:-1]):
+            value += self._load(delta[len(DELTA_MARK) :])
+        return value
 
     def _pack_write(self, task_id: str, channel: str, value: Any, task_path: str) -> bytes:
         kind, data = self.serde.dumps_typed(value)
@@ -589,13 +686,26 @@ class RedisSaver(BaseCheckpointSaver[str]):
 
     def close(self) -> None:
         """Close the sync connection pool (async clients close with their loops)."""
-        self._client.close()
+        self._wire.close()
 
 
-def _execute(pipe: redis.client.Pipeline, batch: Batch) -> list[Any]:
-    for command in batch[1]:
-        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-    return pipe.execute()
+def _pairs(reply: list[Any] | dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """An HGETALL reply as a dict, whether the driver parsed it (async) or not (sync)."""
+    return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _chain(
+    field: bytes, blobs: dict[bytes, bytes], bases: dict[bytes, bytes]
+) -> list[bytes] | None:
+    """The stored pieces of one value, newest first; None when one of them is missing."""
+    chain: list[bytes] = []
+    current: bytes | None = field
+    while current is not None and (raw := blobs.get(current)) is not None:
+        chain.append(raw)
+        if not is_delta(raw):
+            return chain
+        current = bases.get(current)
+    return None
 
 
 def _blob_field(channel: str, version: Any) -> str:
