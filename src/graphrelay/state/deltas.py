@@ -24,8 +24,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-# A delta is stored as this byte followed by the serialized new items; a whole value never
-# starts with it (serde type names are letters).
+# A delta is stored as this byte followed by the serialized new items (which delta builds on
+# what is kept in a separate hash); the mark makes deltas plain to see in redis-cli.
 DELTA_MARK = b"+"
 
 ChannelKey = tuple[str, str, str]  # (thread id, namespace, channel)
@@ -92,11 +92,6 @@ class DeltaTracker:
         with self._lock:
             for key in [key for key in self._last if key[0] == thread_id]:
                 del self._last[key]
-
-
-def is_delta(raw: bytes) -> bool:
-    """True when a stored value is a delta rather than a whole value."""
-    return raw[:1] == DELTA_MARK
 
 
 def needed_with_bases(needed: set[bytes], bases: dict[bytes, bytes]) -> set[bytes]:

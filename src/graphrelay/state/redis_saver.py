@@ -50,7 +50,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphrelay.redis_clients import PerLoopClients
-from graphrelay.state.deltas import DELTA_MARK, DeltaTracker, is_delta, needed_with_bases
+from graphrelay.state.deltas import DELTA_MARK, DeltaTracker, needed_with_bases
 from graphrelay.state.wire import Wire
 
 T = TypeVar("T")
@@ -62,11 +62,15 @@ SEP = "\x1f"
 EMPTY = b"empty\x00"
 LIST_CHUNK = 64
 SNAPSHOT_EVERY = 32
+LARGE_VALUE = 8192  # bytes; get_tuple fetches larger stored pieces outside its Lua script
 DELTA_CACHE_SIZE = 256
 
 # One round trip for a checkpoint with its values and writes. KEYS: i c m p v b d;
-# ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0.
-# Each value comes back as its chain, newest first: a whole value, or deltas down to one.
+# ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0, the size
+# above which a value is left out. Each value comes back as its chain, newest piece first (a
+# delta's base is in d; a whole value has no entry there). Large pieces come back as {field},
+# for one HMGET after: Redis copies a large reply into Lua several times over, which measured
+# slower than a second round trip.
 GET_TUPLE_LUA = """
 local id = ARGV[1]
 if id == "" then
@@ -76,22 +80,23 @@ if id == "" then
 end
 local checkpoint = redis.call("HGET", KEYS[2], id)
 if not checkpoint then return false end
+local large = tonumber(ARGV[5])
 local fields = cjson.decode(redis.call("HGET", KEYS[5], id) or "[]")
 local blobs = {}
-if #fields > 0 then
-  local values = redis.call("HMGET", KEYS[6], unpack(fields))
-  for n, field in ipairs(fields) do
-    local value, at, chain = values[n], field, {}
-    while value do
-      chain[#chain + 1] = value
-      if string.byte(value, 1) ~= 43 then break end  -- "+": a delta, follow its base
+for _, field in ipairs(fields) do
+  local at, chain = field, {}
+  while at and chain do
+    local size = redis.call("HSTRLEN", KEYS[6], at)
+    if size == 0 or #chain > 100000 then
+      chain = nil  -- a piece is missing (or a corrupt cycle): leave the value out
+    else
+      chain[#chain + 1] = size > large and {at} or redis.call("HGET", KEYS[6], at)
       at = redis.call("HGET", KEYS[7], at)
-      value = at and redis.call("HGET", KEYS[6], at)
     end
-    if value then
-      blobs[#blobs + 1] = field
-      blobs[#blobs + 1] = chain
-    end
+  end
+  if chain then
+    blobs[#blobs + 1] = field
+    blobs[#blobs + 1] = chain
   end
 end
 local writes_key = ARGV[2] .. id .. ARGV[3]
@@ -254,7 +259,8 @@ class RedisSaver(BaseCheckpointSaver[str]):
             ("HSET", keys.versions, checkpoint_id, json.dumps(reads)),
         ]
         if plan.whole:
-            queued.append(("HSET", keys.blobs, *plan.whole))
+            # d must name exactly the stored deltas: reads follow it without parsing values.
+            queued += [("HSET", keys.blobs, *plan.whole), ("HDEL", keys.deltas, *plan.whole[::2])]
         deltas_at = len(queued)
         if plan.deltas:
             queued.append(("EVAL", PUT_DELTAS_LUA, 2, keys.blobs, keys.deltas, *plan.deltas))
@@ -375,14 +381,25 @@ class RedisSaver(BaseCheckpointSaver[str]):
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         keys = self._ns_keys(thread_id, ns)
         call = ("EVAL", GET_TUPLE_LUA, 7, *keys.fixed(), get_checkpoint_id(config) or "",
-                keys.writes_prefix, keys.suffix, self.ttl_ms)  # fmt: skip
+                keys.writes_prefix, keys.suffix, self.ttl_ms, LARGE_VALUE)  # fmt: skip
         [found] = yield False, [call]
         if not found:
             return None
         raw_id, checkpoint, metadata, parent, blobs, writes = found
+        chains = dict(zip(blobs[::2], blobs[1::2], strict=True))
+        large = [
+            piece[0] for chain in chains.values() for piece in chain if isinstance(piece, list)
+        ]
+        if large:
+            [fetched] = yield False, [("HMGET", keys.blobs, *large)]
+            if any(value is None for value in fetched):  # pruned meanwhile: read it all again
+                return (yield from self._get_tuple_ops(config))
+            by_field = dict(zip(large, fetched, strict=True))
+            chains = {f: [by_field[p[0]] if isinstance(p, list) else p for p in chain]
+                      for f, chain in chains.items()}  # fmt: skip
         checkpoint_id = raw_id.decode()
-        values = self._load_blobs(dict(zip(blobs[::2], blobs[1::2], strict=True)))
-        return self._tuple(thread_id, ns, checkpoint_id, checkpoint, metadata, parent, values,
+        return self._tuple(thread_id, ns, checkpoint_id, checkpoint, metadata, parent,
+                           self._load_blobs(chains),
                            dict(zip(writes[::2], writes[1::2], strict=True)))  # fmt: skip
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -700,12 +717,13 @@ def _chain(
     """The stored pieces of one value, newest first; None when one of them is missing."""
     chain: list[bytes] = []
     current: bytes | None = field
-    while current is not None and (raw := blobs.get(current)) is not None:
+    while current is not None and len(chain) <= len(bases):
+        raw = blobs.get(current)
+        if raw is None:
+            return None
         chain.append(raw)
-        if not is_delta(raw):
-            return chain
         current = bases.get(current)
-    return None
+    return chain if current is None else None
 
 
 def _blob_field(channel: str, version: Any) -> str:
