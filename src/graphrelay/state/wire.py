@@ -1,27 +1,77 @@
-"""A lean sync round trip to Redis: one send, one read, no pool health check.
+"""A lean sync round trip to Redis: one send, one read, the least Python per command.
 
 LangGraph calls a saver's `put` and `put_writes` from pool threads while the graph's own thread
 keeps the GIL busy. Every blocking socket call releases the GIL, and getting it back can take
 up to the interpreter's switch interval, so each syscall of a round trip costs far more than
-the syscall. redis-py's pipeline makes three or more per round trip: a `poll` when a pooled
-connection is handed out (to find stale replies), one `sendall` per 6 KB chunk, then the read.
-Here a round trip is one `sendall` of the joined commands and the reads its replies need.
+the syscall; and every microsecond of Python in the pool thread is taken from the graph.
+redis-py's pipeline made three or more syscalls per round trip (a `poll` when a pooled
+connection is handed out, one `sendall` per 6 KB chunk, the reads) and spent about 15 µs of
+Python packing and parsing each command. Here a round trip is one `sendall` of the commands
+packed by hiredis, and reads parsed by a hiredis reader; redis-py only opens connections
+(TLS, AUTH, SELECT).
 
-A stale reply cannot be left on an idle connection: a round trip that fails in any way
-disconnects the connection before it is put back, so the next use reconnects.
+A stale reply cannot be left on an idle connection: a round trip that fails before reading
+every reply disconnects the connection, which is then dropped.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis
 
 from graphrelay.redis_clients import MAX_CONNECTIONS, WAIT_FOR_CONNECTION
 
 Command = tuple[Any, ...]
+READ_SIZE = 1 << 17
+
+
+class Link:
+    """One open connection: redis-py's for the handshake, hiredis for the traffic."""
+
+    def __init__(self, connection: redis.Connection) -> None:
+        connection.connect()  # type: ignore[no-untyped-call]
+        if connection._sock is None:
+            raise redis.ConnectionError("Redis connection did not open")
+        self.connection: redis.Connection = connection
+        self.sock: socket.socket = connection._sock
+        self.reader: hiredis.Reader = hiredis.Reader(replyError=redis.ResponseError)
+
+    def round_trip(self, commands: Sequence[Command]) -> list[Any]:
+        """Send every command at once, read every reply; on any failure, disconnect."""
+        try:
+            self.sock.sendall(b"".join([hiredis.pack_command(c) for c in commands]))
+            return self._read(len(commands))
+        except TimeoutError as error:
+            self.close()
+            raise redis.TimeoutError(f"Redis did not answer in time: {error}") from error
+        except OSError as error:
+            self.close()
+            raise redis.ConnectionError(f"Redis connection failed: {error}") from error
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, count: int) -> list[Any]:
+        replies: list[Any] = []
+        while len(replies) < count:
+            reply = self.reader.gets()
+            if reply is not False:
+                replies.append(reply)
+                continue
+            data = self.sock.recv(READ_SIZE)
+            if not data:
+                raise redis.ConnectionError("Redis closed the connection")
+            self.reader.feed(data)
+        return replies
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.connection.disconnect()  # type: ignore[no-untyped-call]
 
 
 class Wire:
@@ -31,60 +81,62 @@ class Wire:
         pool = redis.ConnectionPool.from_url(url)
         self._kwargs = pool.connection_kwargs
         self._connection_class = pool.connection_class
-        self._idle: list[redis.Connection] = []
+        self._idle: list[Link] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
 
     def execute(self, commands: Sequence[Command], *, atomic: bool = False) -> list[Any]:
-        """The replies of `commands`; atomic: in MULTI/EXEC, giving EXEC's replies."""
+        """The replies of `commands`; atomic: in MULTI/EXEC, giving EXEC's replies.
+
+        An error reply raises `redis.ResponseError` once every reply is read.
+        """
         sent = [("MULTI",), *commands, ("EXEC",)] if atomic else list(commands)
         if not self._slots.acquire(timeout=WAIT_FOR_CONNECTION):
             raise redis.ConnectionError(f"no free Redis connection in {WAIT_FOR_CONNECTION} s")
         try:
-            connection, reused = self._take()
-            try:
-                replies = _round_trip(connection, sent)
-            except redis.ConnectionError:
-                if not reused:
-                    raise
-                # An idle connection the server closed (restart, idle timeout) fails on first
-                # use without having run anything: run the batch once on a new connection.
-                connection = self._make()
-                replies = _round_trip(connection, sent)
-            self._give_back(connection)
+            replies = self._round_trip(sent)
         finally:
             self._slots.release()
-        return list(replies[-1]) if atomic else replies
+        results = replies[-1] if atomic else replies
+        _raise_errors(replies if not atomic else [*replies[:-1], *(results or [])])
+        if results is None:
+            raise redis.ResponseError("MULTI/EXEC was aborted")
+        return list(results)
+
+    def _round_trip(self, commands: list[Command]) -> list[Any]:
+        link, reused = self._take()
+        try:
+            replies = link.round_trip(commands)
+        except redis.ConnectionError:
+            if not reused:
+                raise
+            # An idle connection the server closed (restart, idle timeout) fails on first
+            # use without having run anything: run the batch once on a new connection.
+            link = self._new_link()
+            replies = link.round_trip(commands)
+        with self._lock:
+            self._idle.append(link)
+        return replies
 
     def close(self) -> None:
         """Disconnect every idle connection."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.disconnect()  # type: ignore[no-untyped-call]
+        for link in idle:
+            link.close()
 
-    def _take(self) -> tuple[redis.Connection, bool]:
+    def _take(self) -> tuple[Link, bool]:
         """A connection, and whether it was used before."""
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
-        return self._make(), False
+        return self._new_link(), False
 
-    def _make(self) -> redis.Connection:
-        connection: redis.Connection = self._connection_class(**self._kwargs)
-        return connection
-
-    def _give_back(self, connection: redis.Connection) -> None:
-        with self._lock:
-            self._idle.append(connection)
+    def _new_link(self) -> Link:
+        return Link(self._connection_class(**self._kwargs))
 
 
-def _round_trip(connection: redis.Connection, commands: list[Command]) -> list[Any]:
-    """Send every command at once, read every reply; on any failure, disconnect."""
-    try:
-        packed = b"".join(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
-        connection.send_packed_command([packed], check_health=False)  # type: ignore[no-untyped-call]
-        return [connection.read_response() for _ in commands]
-    except BaseException:
-        connection.disconnect()  # type: ignore[no-untyped-call]
-        raise
+def _raise_errors(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
