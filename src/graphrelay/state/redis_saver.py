@@ -290,7 +290,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
                 plan.whole += [field, EMPTY]
                 continue
             delta = self._deltas.plan((thread_id, ns, channel), values[channel])
-            if delta is None:
+            if delta is None or delta.base.field == field:  # a version put again: keep it whole
                 plan.whole += [field, self._dump(values[channel])]
                 continue
             plan.fields[channel] = (field, delta.base.depth + 1)
