@@ -17,11 +17,15 @@ keys share one slot; `NS` = checkpoint namespace, last so it may hold any charac
     P:{T}:c:NS / m:NS / p:NS       hash  id → checkpoint (without values) / metadata / parent id
     P:{T}:v:NS                     hash  id → JSON list of the blob fields the checkpoint reads
     P:{T}:b:NS                     hash  "CHANNEL␟VERSION" → value: each channel version once
+    P:{T}:d:NS                     hash  "CHANNEL␟VERSION" → the field a delta builds on
     P:{T}:w:ID:NS                  hash  "TASK␟IDX" → one pending write
 
-Values go through `self.serde` and are stored as `type NUL bytes`. Each operation is written
-once as a generator of command batches (sans-IO), run by a sync and an async driver; a put is
-one round trip (MULTI/EXEC) and a `get_tuple` is one Lua call.
+Values go through `self.serde` and are stored as `type NUL bytes`. A list that extends the
+list this process last wrote for the channel is stored as `+type NUL bytes` of the appended
+items, its base named in `d`, with a whole snapshot at least every `snapshot_every` versions
+(see `deltas.py`). Each operation is written once as a generator of command batches
+(sans-IO), run by a sync driver (`wire.py`) and an async one (redis-py); a put is one round
+trip (MULTI/EXEC) and a `get_tuple` is one Lua call, plus one HMGET when a value is large.
 """
 
 from __future__ import annotations

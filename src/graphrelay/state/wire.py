@@ -16,6 +16,7 @@ every reply disconnects the connection, which is then dropped.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Sequence
@@ -82,6 +83,7 @@ class Wire:
         self._kwargs = pool.connection_kwargs
         self._connection_class = pool.connection_class
         self._idle: list[Link] = []
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
 
@@ -128,6 +130,8 @@ class Wire:
     def _take(self) -> tuple[Link, bool]:
         """A connection, and whether it was used before."""
         with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's sockets are not ours to use
+                self._idle, self._pid = [], os.getpid()
             if self._idle:
                 return self._idle.pop(), True
         return self._new_link(), False
