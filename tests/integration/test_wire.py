@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from graphrelay.state import wire as wire_module
 from graphrelay.state.wire import Wire
 from tests.support import services
 
@@ -51,4 +52,21 @@ def test_a_connection_the_server_closed_is_replaced(prefix: str) -> None:
 
     assert new_id != own_id
     admin.close()
+    wire.close()
+
+
+def test_without_the_libc_send_every_batch_goes_through_sendall(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wire_module, "LIBC_SEND", None)  # as on TLS or without libc
+    wire, key = Wire(services.REDIS_URL), f"{prefix}:k"
+
+    assert wire.execute([("SET", key, "v" * 300_000), ("STRLEN", key)]) == [b"OK", 300_000]
+    wire.close()
+
+
+def test_a_batch_larger_than_the_socket_buffer_is_sent_whole(prefix: str) -> None:
+    wire, key = Wire(services.REDIS_URL), f"{prefix}:k"
+
+    assert wire.execute([("SET", key, "v" * 8_000_000), ("STRLEN", key)]) == [b"OK", 8_000_000]
     wire.close()

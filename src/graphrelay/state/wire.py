@@ -6,9 +6,15 @@ up to the interpreter's switch interval, so each syscall of a round trip costs f
 the syscall; and every microsecond of Python in the pool thread is taken from the graph.
 redis-py's pipeline made three or more syscalls per round trip (a `poll` when a pooled
 connection is handed out, one `sendall` per 6 KB chunk, the reads) and spent about 15 µs of
-Python packing and parsing each command. Here a round trip is one `sendall` of the commands
-packed by hiredis, and reads parsed by a hiredis reader; redis-py only opens connections
-(TLS, AUTH, SELECT).
+Python packing and parsing each command. Here a round trip is one send of the commands packed
+by hiredis, and reads parsed by a hiredis reader; redis-py only opens connections (TLS, AUTH,
+SELECT).
+
+The send on a plain socket is a non-blocking `send(2)` called through `ctypes.PyDLL`, which
+keeps the GIL (Python's socket methods always release it): a batch fits the socket buffer, so
+the call does not wait, and the thread goes straight on to its read instead of first queueing
+for the GIL behind the graph's thread. Measured on the checkpointer benchmark: about 10 % less
+time per superstep. Whatever it could not send goes through `sendall`; TLS sockets always do.
 
 A stale reply cannot be left on an idle connection: a round trip that fails before reading
 every reply disconnects the connection, which is then dropped.
@@ -16,8 +22,10 @@ every reply disconnects the connection, which is then dropped.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +37,23 @@ from graphrelay.redis_clients import MAX_CONNECTIONS, WAIT_FOR_CONNECTION
 
 Command = tuple[Any, ...]
 READ_SIZE = 1 << 17
+SEND_FLAGS = getattr(socket, "MSG_DONTWAIT", 0) | getattr(socket, "MSG_NOSIGNAL", 0)
+
+
+def _libc_send() -> Any:
+    """libc's send(2), called with the GIL held; None where it cannot be loaded."""
+    if not getattr(socket, "MSG_DONTWAIT", 0):
+        return None
+    try:
+        send = ctypes.PyDLL(None).send
+    except (OSError, AttributeError, TypeError):
+        return None
+    send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    send.restype = ctypes.c_ssize_t
+    return send
+
+
+LIBC_SEND = _libc_send()
 
 
 class Link:
@@ -40,12 +65,14 @@ class Link:
             raise redis.ConnectionError("Redis connection did not open")
         self.connection: redis.Connection = connection
         self.sock: socket.socket = connection._sock
+        plain = not isinstance(self.sock, ssl.SSLSocket)
+        self._send_now: Any = LIBC_SEND if plain else None
         self.reader: hiredis.Reader = hiredis.Reader(replyError=redis.ResponseError)
 
     def round_trip(self, commands: Sequence[Command]) -> list[Any]:
         """Send every command at once, read every reply; on any failure, disconnect."""
         try:
-            self.sock.sendall(b"".join([hiredis.pack_command(c) for c in commands]))
+            self._send(b"".join([hiredis.pack_command(c) for c in commands]))
             return self._read(len(commands))
         except TimeoutError as error:
             self.close()
@@ -56,6 +83,13 @@ class Link:
         except BaseException:
             self.close()
             raise
+
+    def _send(self, data: bytes) -> None:
+        sent = 0
+        if self._send_now is not None:
+            sent = max(0, self._send_now(self.sock.fileno(), data, len(data), SEND_FLAGS))
+        if sent < len(data):  # the buffer was full, or an error `sendall` will now report
+            self.sock.sendall(data[sent:])
 
     def _read(self, count: int) -> list[Any]:
         replies: list[Any] = []
