@@ -38,6 +38,9 @@ def test_an_error_reply_raises_and_the_connection_stays_usable(prefix: str) -> N
     with pytest.raises(redis.ResponseError, match="not an integer"):
         wire.execute([("INCR", key)], atomic=True)
 
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        wire.execute([("MULTI",), ("INCR", key), ("EXEC",)])  # as `put` queues its commands
+
     assert wire.execute([("GET", key)]) == [b"not a number"]
     wire.close()
 
