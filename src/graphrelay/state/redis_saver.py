@@ -17,23 +17,27 @@ keys share one slot; `NS` = checkpoint namespace, last so it may hold any charac
     P:{T}:c:NS / m:NS / p:NS       hash  id → checkpoint (without values) / metadata / parent id
     P:{T}:v:NS                     hash  id → JSON list of the blob fields the checkpoint reads
     P:{T}:b:NS                     hash  "CHANNEL␟VERSION" → value: each channel version once
+    P:{T}:d:NS                     hash  "CHANNEL␟VERSION" → the field a delta builds on
     P:{T}:w:ID:NS                  hash  "TASK␟IDX" → one pending write
 
-Values go through `self.serde` and are stored as `type NUL bytes`. Each operation is written
-once as a generator of command batches (sans-IO), run by a sync and an async driver; a put is
-one round trip (MULTI/EXEC) and a `get_tuple` is one Lua call.
+Values go through `self.serde` and are stored as `type NUL bytes`. A list that extends the
+list this process last wrote for the channel is stored as `+type NUL bytes` of the appended
+items, its base named in `d`, with a whole snapshot at least every `snapshot_every` versions
+(see `deltas.py`). Each operation is written once as a generator of command batches
+(sans-IO), run by a sync driver (`wire.py`) and an async one (redis-py); a put is one round
+trip (MULTI/EXEC) and a `get_tuple` is one Lua call, plus one HMGET when a value is large.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import random
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import redis
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -49,7 +53,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from graphrelay.redis_clients import PerLoopClients, sync_client
+from graphrelay.redis_clients import PerLoopClients
+from graphrelay.state.deltas import DELTA_MARK, DeltaTracker, needed_with_bases
+from graphrelay.state.wire import Wire
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -59,9 +65,16 @@ Ops = Generator[Batch, list[Any], T]
 SEP = "\x1f"
 EMPTY = b"empty\x00"
 LIST_CHUNK = 64
+SNAPSHOT_EVERY = 32
+LARGE_VALUE = 8192  # bytes; get_tuple fetches larger stored pieces outside its Lua script
+DELTA_CACHE_SIZE = 256
 
-# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b;
-# ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0.
+# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b d;
+# ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0, the size
+# above which a value is left out. Each value comes back as its chain, newest piece first (a
+# delta's base is in d; a whole value has no entry there). Large pieces come back as {field},
+# for one HMGET after: Redis copies a large reply into Lua several times over, which measured
+# slower than a second round trip.
 GET_TUPLE_LUA = """
 local id = ARGV[1]
 if id == "" then
@@ -71,15 +84,23 @@ if id == "" then
 end
 local checkpoint = redis.call("HGET", KEYS[2], id)
 if not checkpoint then return false end
+local large = tonumber(ARGV[5])
 local fields = cjson.decode(redis.call("HGET", KEYS[5], id) or "[]")
 local blobs = {}
-if #fields > 0 then
-  local values = redis.call("HMGET", KEYS[6], unpack(fields))
-  for n, field in ipairs(fields) do
-    if values[n] then
-      blobs[#blobs + 1] = field
-      blobs[#blobs + 1] = values[n]
+for _, field in ipairs(fields) do
+  local at, chain = field, {}
+  while at and chain do
+    local size = redis.call("HSTRLEN", KEYS[6], at)
+    if size == 0 or #chain > 100000 then
+      chain = nil  -- a piece is missing (or a corrupt cycle): leave the value out
+    else
+      chain[#chain + 1] = size > large and {at} or redis.call("HGET", KEYS[6], at)
+      at = redis.call("HGET", KEYS[7], at)
     end
+  end
+  if chain then
+    blobs[#blobs + 1] = field
+    blobs[#blobs + 1] = chain
   end
 end
 local writes_key = ARGV[2] .. id .. ARGV[3]
@@ -90,6 +111,21 @@ if ttl > 0 then
 end
 return {id, checkpoint, redis.call("HGET", KEYS[3], id), redis.call("HGET", KEYS[4], id),
         blobs, redis.call("HGETALL", writes_key)}
+"""
+
+# Writes deltas whose base is still stored (a prune or delete elsewhere may have removed it);
+# KEYS: b d; ARGV: field, base field, delta, ... Returns the fields not written.
+PUT_DELTAS_LUA = """
+local failed = {}
+for n = 1, #ARGV, 3 do
+  if redis.call("HEXISTS", KEYS[1], ARGV[n + 1]) == 1 then
+    redis.call("HSET", KEYS[1], ARGV[n], ARGV[n + 2])
+    redis.call("HSET", KEYS[2], ARGV[n], ARGV[n + 1])
+  else
+    failed[#failed + 1] = ARGV[n]
+  end
+end
+return failed
 """
 
 
@@ -103,6 +139,7 @@ class NamespaceKeys:
     parents: str
     versions: str
     blobs: str
+    deltas: str
     writes_prefix: str
     suffix: str
 
@@ -113,7 +150,16 @@ class NamespaceKeys:
     def fixed(self) -> list[str]:
         """Every key but the per-checkpoint writes hashes."""
         return [self.index, self.checkpoints, self.metadata, self.parents, self.versions,
-                self.blobs]  # fmt: skip
+                self.blobs, self.deltas]  # fmt: skip
+
+
+@dataclass
+class _ValuePlan:
+    """How one put stores the channel versions it writes."""
+
+    whole: list[Any] = dataclasses.field(default_factory=list)  # HSET args: field, value, ...
+    deltas: list[Any] = dataclasses.field(default_factory=list)  # field, base field, delta, ...
+    fields: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)  # → field, depth
 
 
 class RedisSaver(BaseCheckpointSaver[str]):
@@ -126,12 +172,18 @@ class RedisSaver(BaseCheckpointSaver[str]):
         prefix: str = "graphrelay:cp",
         ttl_seconds: float | None = None,
         serde: SerializerProtocol | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        delta_cache_size: int = DELTA_CACHE_SIZE,
     ) -> None:
+        """`snapshot_every`: a list channel is stored whole at least every that many versions
+        and as deltas in between (1: always whole); `delta_cache_size`: how many channels'
+        last written lists are kept to compare new values with."""
         super().__init__(serde=serde)
         self.url = url
         self.prefix = prefix
         self.ttl_ms = int(ttl_seconds * 1000) if ttl_seconds else 0
-        self._client = sync_client(url)
+        self._deltas = DeltaTracker(snapshot_every, delta_cache_size)
+        self._wire = Wire(url)
         self._async_clients = PerLoopClients(url)
 
     # -- keys ----------------------------------------------------------------------------
@@ -148,6 +200,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
             parents=f"{base}:p:{ns}",
             versions=f"{base}:v:{ns}",
             blobs=f"{base}:b:{ns}",
+            deltas=f"{base}:d:{ns}",
             writes_prefix=f"{base}:w:",
             suffix=f":{ns}",
         )
@@ -161,7 +214,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         try:
             batch = next(ops)
             while True:
-                batch = ops.send(_execute(self._client.pipeline(transaction=batch[0]), batch))
+                batch = ops.send(self._wire.execute(batch[1], atomic=batch[0]))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -192,10 +245,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         keys = self._ns_keys(thread_id, ns)
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values")
-        blobs: builtins.list[Any] = []
-        for channel, version in new_versions.items():
-            blobs += [_blob_field(channel, version),
-                      self._dump(values[channel]) if channel in values else EMPTY]  # fmt: skip
+        plan = self._plan_values(thread_id, ns, values, new_versions)
         reads = [_blob_field(ch, v) for ch, v in checkpoint["channel_versions"].items()]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
@@ -203,31 +253,68 @@ class RedisSaver(BaseCheckpointSaver[str]):
         commands: builtins.list[Command] = [("SADD", f"{self.prefix}:threads", thread_id)]
         if run_id:
             commands.append(("SADD", f"{self.prefix}:run-threads:{run_id}", thread_id))
-        commands += [
-            ("MULTI",),
+        parent_id = config["configurable"].get("checkpoint_id") or ""
+        queued: builtins.list[Command] = [
             ("SADD", f"{thread}:namespaces", ns),
             ("ZADD", keys.index, 0, checkpoint_id),
             ("HSET", keys.checkpoints, checkpoint_id, self._dump(stored)),
             ("HSET", keys.metadata, checkpoint_id, self._dump(full_metadata)),
-            (
-                "HSET",
-                keys.parents,
-                checkpoint_id,
-                config["configurable"].get("checkpoint_id") or "",
-            ),
+            ("HSET", keys.parents, checkpoint_id, parent_id),
             ("HSET", keys.versions, checkpoint_id, json.dumps(reads)),
         ]
-        if blobs:
-            commands.append(("HSET", keys.blobs, *blobs))
+        if plan.whole:
+            # d must name exactly the stored deltas: reads follow it without parsing values.
+            queued += [("HSET", keys.blobs, *plan.whole), ("HDEL", keys.deltas, *plan.whole[::2])]
+        deltas_at = len(queued)
+        if plan.deltas:
+            queued.append(("EVAL", PUT_DELTAS_LUA, 2, keys.blobs, keys.deltas, *plan.deltas))
         if run_id:
             entry = f"{ns}{SEP}{checkpoint_id}"
-            commands += [("SADD", f"{thread}:runs", str(run_id)),
-                         ("SADD", f"{thread}:run:{run_id}", entry)]  # fmt: skip
-        commands += self._ttl([*keys.fixed(), f"{thread}:namespaces"])
-        commands.append(("EXEC",))
-        yield False, commands
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                 "checkpoint_id": checkpoint_id}}  # fmt: skip
+            queued += [("SADD", f"{thread}:runs", str(run_id)),
+                       ("SADD", f"{thread}:run:{run_id}", entry)]  # fmt: skip
+        queued += self._ttl([*keys.fixed(), f"{thread}:namespaces"])
+        replies = yield False, [*commands, ("MULTI",), *queued, ("EXEC",)]
+        if plan.deltas:
+            missing = [f.decode() for f in replies[-1][deltas_at]]
+            if missing:
+                # A delta's base was deleted meanwhile: store those values whole instead.
+                yield False, [("HSET", keys.blobs, *self._whole(plan, values, missing))]
+        self._remember(thread_id, ns, values, plan)
+        return _config(thread_id, ns, checkpoint_id)
+
+    def _plan_values(
+        self, thread_id: str, ns: str, values: dict[str, Any], new_versions: ChannelVersions
+    ) -> _ValuePlan:
+        """Which new channel versions are written whole and which as deltas."""
+        plan = _ValuePlan()
+        for channel, version in new_versions.items():
+            field = _blob_field(channel, version)
+            plan.fields[channel] = (field, 0)
+            if channel not in values:
+                plan.whole += [field, EMPTY]
+                continue
+            delta = self._deltas.plan((thread_id, ns, channel), values[channel])
+            if delta is None or delta.base.field == field:  # a version put again: keep it whole
+                plan.whole += [field, self._dump(values[channel])]
+                continue
+            plan.fields[channel] = (field, delta.base.depth + 1)
+            plan.deltas += [field, delta.base.field, DELTA_MARK + self._dump(delta.appended)]
+        return plan
+
+    def _whole(
+        self, plan: _ValuePlan, values: dict[str, Any], fields: builtins.list[str]
+    ) -> builtins.list[Any]:
+        """HSET arguments storing the values of `fields` whole; they become snapshots."""
+        arguments: builtins.list[Any] = []
+        for channel, (field, _) in plan.fields.items():
+            if field in fields:
+                arguments += [field, self._dump(values[channel])]
+                plan.fields[channel] = (field, 0)
+        return arguments
+
+    def _remember(self, thread_id: str, ns: str, values: dict[str, Any], plan: _ValuePlan) -> None:
+        for channel, (field, depth) in plan.fields.items():
+            self._deltas.record((thread_id, ns, channel), field, values.get(channel), depth)
 
     def put(
         self,
@@ -297,15 +384,26 @@ class RedisSaver(BaseCheckpointSaver[str]):
         thread_id = str(config["configurable"]["thread_id"])
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         keys = self._ns_keys(thread_id, ns)
-        call = ("EVAL", GET_TUPLE_LUA, 6, *keys.fixed(), get_checkpoint_id(config) or "",
-                keys.writes_prefix, keys.suffix, self.ttl_ms)  # fmt: skip
+        call = ("EVAL", GET_TUPLE_LUA, 7, *keys.fixed(), get_checkpoint_id(config) or "",
+                keys.writes_prefix, keys.suffix, self.ttl_ms, LARGE_VALUE)  # fmt: skip
         [found] = yield False, [call]
         if not found:
             return None
         raw_id, checkpoint, metadata, parent, blobs, writes = found
+        chains = dict(zip(blobs[::2], blobs[1::2], strict=True))
+        large = [
+            piece[0] for chain in chains.values() for piece in chain if isinstance(piece, list)
+        ]
+        if large:
+            [fetched] = yield False, [("HMGET", keys.blobs, *large)]
+            if any(value is None for value in fetched):  # pruned meanwhile: read it all again
+                return (yield from self._get_tuple_ops(config))
+            by_field = dict(zip(large, fetched, strict=True))
+            chains = {f: [by_field[p[0]] if isinstance(p, list) else p for p in chain]
+                      for f, chain in chains.items()}  # fmt: skip
         checkpoint_id = raw_id.decode()
-        values = self._load_blobs(dict(zip(blobs[::2], blobs[1::2], strict=True)))
-        return self._tuple(thread_id, ns, checkpoint_id, checkpoint, metadata, parent, values,
+        return self._tuple(thread_id, ns, checkpoint_id, checkpoint, metadata, parent,
+                           self._load_blobs(chains),
                            dict(zip(writes[::2], writes[1::2], strict=True)))  # fmt: skip
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -352,27 +450,30 @@ class RedisSaver(BaseCheckpointSaver[str]):
         self, thread_id: str, ns: str, ids: builtins.list[str]
     ) -> Ops[builtins.list[CheckpointTuple]]:
         keys = self._ns_keys(thread_id, ns)
-        checkpoints, metadata, parents, reads, *writes = yield (
+        checkpoints, metadata, parents, reads, deltas, *writes = yield (
             False,
             [
                 ("HMGET", keys.checkpoints, *ids),
                 ("HMGET", keys.metadata, *ids),
                 ("HMGET", keys.parents, *ids),
                 ("HMGET", keys.versions, *ids),
+                ("HGETALL", keys.deltas),
                 *[("HGETALL", keys.writes(checkpoint_id)) for checkpoint_id in ids],
             ],
         )
-        fields = sorted({f for r in reads if r for f in json.loads(r)})
+        bases = _pairs(deltas)
+        read_lists = [[f.encode() for f in json.loads(r or "[]")] for r in reads]
+        fields = sorted(needed_with_bases({f for r in read_lists for f in r}, bases))
         blob_values = (yield False, [("HMGET", keys.blobs, *fields)])[0] if fields else []
-        blobs = {f.encode(): v for f, v in zip(fields, blob_values, strict=True) if v is not None}
+        blobs = {f: v for f, v in zip(fields, blob_values, strict=True) if v is not None}
         tuples = []
         for n, checkpoint_id in enumerate(ids):
             if checkpoints[n] is None:  # deleted or expired since the index was read
                 continue
-            mine = {f.encode(): blobs[f.encode()] for f in json.loads(reads[n] or "[]")
-                    if f.encode() in blobs}  # fmt: skip
+            chains = {f: chain for f in read_lists[n] if (chain := _chain(f, blobs, bases))}
+            values, pending = self._load_blobs(chains), _pairs(writes[n])
             tuples.append(self._tuple(thread_id, ns, checkpoint_id, checkpoints[n], metadata[n],
-                                      parents[n], self._load_blobs(mine), writes[n]))  # fmt: skip
+                                      parents[n], values, pending))  # fmt: skip
         return tuples
 
     def list(
@@ -413,6 +514,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
     # -- delete, copy, prune -------------------------------------------------------------
 
     def _delete_thread_ops(self, thread_id: str) -> Ops[None]:
+        self._deltas.forget_thread(thread_id)
         thread = self._thread(thread_id)
         namespaces, runs = yield False, [("SMEMBERS", f"{thread}:namespaces"),
                                          ("SMEMBERS", f"{thread}:runs")]  # fmt: skip
@@ -447,11 +549,18 @@ class RedisSaver(BaseCheckpointSaver[str]):
                                                   keys.parents, keys.versions)],
                 ("DEL", *[keys.writes(i) for i in ids]),
             ]  # fmt: skip
-        reads, stored = yield False, [("HVALS", keys.versions), ("HKEYS", keys.blobs)]
-        needed = {f.encode() for r in reads for f in json.loads(r)}
-        unused = [field for field in stored if field not in needed]
-        if unused:
-            yield False, [("HDEL", keys.blobs, *unused)]
+        reads, stored, deltas = yield False, [("HVALS", keys.versions), ("HKEYS", keys.blobs),
+                                              ("HGETALL", keys.deltas)]  # fmt: skip
+        bases = _pairs(deltas)
+        # A surviving checkpoint needs its values and every piece their deltas build on.
+        needed = needed_with_bases({f.encode() for r in reads for f in json.loads(r)}, bases)
+        unused = [f for f in stored if f not in needed]
+        unused_deltas = [f for f in bases if f not in needed]
+        commands: builtins.list[Command] = [("HDEL", keys.blobs, *unused)] if unused else []
+        if unused_deltas:
+            commands.append(("HDEL", keys.deltas, *unused_deltas))
+        if commands:
+            yield True, commands
 
     def _delete_for_runs_ops(self, run_ids: Sequence[str]) -> Ops[None]:
         for run_id in run_ids:
@@ -548,12 +657,21 @@ class RedisSaver(BaseCheckpointSaver[str]):
         kind, _, data = raw.partition(b"\x00")
         return self.serde.loads_typed((kind.decode(), data))
 
-    def _load_blobs(self, blobs: dict[bytes, bytes]) -> dict[str, Any]:
+    def _load_blobs(self, chains: dict[bytes, builtins.list[bytes]]) -> dict[str, Any]:
+        """Channel values from their stored chains (newest piece first)."""
         values: dict[str, Any] = {}
-        for field, raw in blobs.items():
-            if raw != EMPTY:
-                values[field.decode().split(SEP, 1)[0]] = self._load(raw)
+        for field, chain in chains.items():
+            if chain[0] != EMPTY:
+                values[field.decode().split(SEP, 1)[0]] = self._load_chain(chain)
         return values
+
+    def _load_chain(self, chain: builtins.list[bytes]) -> Any:
+        if len(chain) == 1:
+            return self._load(chain[0])
+        value = builtins.list(self._load(chain[-1]))
+        for delta in reversed(chain[:-1]):
+            value += self._load(delta[len(DELTA_MARK) :])
+        return value
 
     def _pack_write(self, task_id: str, channel: str, value: Any, task_path: str) -> bytes:
         kind, data = self.serde.dumps_typed(value)
@@ -589,13 +707,27 @@ class RedisSaver(BaseCheckpointSaver[str]):
 
     def close(self) -> None:
         """Close the sync connection pool (async clients close with their loops)."""
-        self._client.close()
+        self._wire.close()
 
 
-def _execute(pipe: redis.client.Pipeline, batch: Batch) -> list[Any]:
-    for command in batch[1]:
-        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-    return pipe.execute()
+def _pairs(reply: list[Any] | dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """An HGETALL reply as a dict, whether the driver parsed it (async) or not (sync)."""
+    return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _chain(
+    field: bytes, blobs: dict[bytes, bytes], bases: dict[bytes, bytes]
+) -> list[bytes] | None:
+    """The stored pieces of one value, newest first; None when one of them is missing."""
+    chain: list[bytes] = []
+    current: bytes | None = field
+    while current is not None and len(chain) <= len(bases):
+        raw = blobs.get(current)
+        if raw is None:
+            return None
+        chain.append(raw)
+        current = bases.get(current)
+    return chain if current is None else None
 
 
 def _blob_field(channel: str, version: Any) -> str:
