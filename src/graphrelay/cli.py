@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from graphrelay.config import Settings, load_settings, new_webhook_secret
+from graphrelay.crash import UnknownCrashPointError, armed
 
 app = typer.Typer(help="graphrelay: LangGraph agents whose slow tools run on Celery workers.")
 console = Console(stderr=True)
@@ -18,7 +19,11 @@ console = Console(stderr=True)
 
 def _settings() -> Settings:
     try:
+        armed()  # a misspelt crash point should stop a fault test at once, not pass silently
         return load_settings()
+    except UnknownCrashPointError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     except (ValidationError, ValueError) as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -55,6 +55,16 @@ def test_bad_settings_exit_2_with_the_reason(monkeypatch: pytest.MonkeyPatch) ->
     assert "invalid settings" in result.output
 
 
+def test_an_unknown_crash_point_exits_2_naming_the_known_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRAPHRELAY_CRASH_AT", "after_publsh")
+    result = runner.invoke(app, ["sweeper", "--once"])
+    assert result.exit_code == 2
+    assert "unknown crash points ['after_publsh']" in result.output
+    assert "after_publish" in result.output
+
+
 def test_worker_refuses_an_unknown_pool() -> None:
     result = runner.invoke(app, ["worker", "--pool", "gpu"])
     assert result.exit_code == 2

@@ -79,15 +79,6 @@ class Sweeper:
             log.info("sweep repaired %s", dict(+done))
         return done
 
-    async def run_forever(self, period: float) -> None:
-        """Sweep every `period` seconds until cancelled; a failed round is logged and retried."""
-        while True:
-            try:
-                await self.sweep_once()
-            except Exception:  # a store may be briefly away: the next round tries again
-                log.exception("sweep failed")
-            await asyncio.sleep(period)
-
     async def _stale(self, status: TaskStatus, before: float) -> list[TaskRecord]:
         return await asyncio.to_thread(self.ledger.stale, status, before, self.policy.batch)
 
