@@ -41,10 +41,24 @@ def serve(
     from graphrelay.api.app import create_app
 
     settings = _settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        return
+    if settings.profile != "production":
+        console.print(
+            "[red]api_workers > 1 needs the production profile:[/red] the processes share "
+            "runs, leases and thread locks through Redis; embedded keeps them per process"
+        )
+        raise typer.Exit(2)
+    # Replicas in one place: uvicorn starts the processes on one socket; each builds its
+    # app from the environment and runs like any other replica.
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+        "graphrelay.api.app:create_app",
+        factory=True,
+        workers=settings.api_workers,
+        host=host,
+        port=port,
         log_level=log_level,
     )
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8123
+    api_workers: int = Field(default=1, ge=1)  # API processes on the port (production only)
     callback_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
     api_keys: dict[str, str] = Field(default_factory=dict)  # key → tenant; empty: open API

@@ -154,3 +154,24 @@ def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None
     assert final_answer(state) == "resumed: echo: first, unblocked"
     assert [record.status for record in replicas.records(thread_id)] == [TaskStatus.APPLIED]
     assert first.threads.get(thread_id)["status"] == "idle"
+
+
+def test_api_workers_share_one_port_like_replicas(tmp_path: Path) -> None:
+    """`api_workers = 2`: two API processes on one port; a thread's run, dispatch, callback and
+    resume may each land on either, and the thread finishes with one result."""
+    services.check_redis()
+    vhost = services.new_vhost()
+    prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
+    stack = Stack(production_env(tmp_path, vhost, prefix, GRAPHRELAY_API_WORKERS="2"), tmp_path)
+    try:
+        stack.start("api", "io")
+        thread_ids = [stack.start_thread("hello there") for _ in range(4)]
+        for thread_id in thread_ids:
+            state = stack.wait_done(thread_id)
+            assert final_answer(state) == "answer: echo: hello"
+            [record] = stack.records(thread_id)
+            assert record.attempts == 1
+    finally:
+        stack.stop()
+        services.drop_vhost(vhost)
+        services.clear_prefix(prefix)

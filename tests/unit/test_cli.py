@@ -65,6 +65,16 @@ def test_an_unknown_crash_point_exits_2_naming_the_known_ones(
     assert "after_publish" in result.output
 
 
+def test_several_api_workers_need_the_production_profile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GRAPHRELAY_API_WORKERS", "2")
+    monkeypatch.setenv("GRAPHRELAY_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "api_workers > 1 needs the production profile" in result.output
+
+
 def test_worker_refuses_an_unknown_pool() -> None:
     result = runner.invoke(app, ["worker", "--pool", "gpu"])
     assert result.exit_code == 2
