@@ -50,6 +50,12 @@ def kill_worker(reason: str) -> str:
     return reason
 
 
+@background_tool(queue="io", timeout=2)
+def never_picked_up(text: str) -> str:
+    """Return `text`; the deadline test runs no worker, so this never runs."""
+    return text
+
+
 @tool
 def block(seconds: float) -> str:
     """Hold the run itself (in the API process) for `seconds`, so it can be cancelled."""
@@ -63,5 +69,6 @@ TOOLS: list[BaseTool] = [
     crunch.tool,
     count_slowly.tool,
     kill_worker.tool,
+    never_picked_up.tool,
     block,
 ]
