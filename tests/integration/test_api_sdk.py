@@ -309,7 +309,7 @@ async def _run_status(client: Any, thread_id: str, wanted: str) -> dict[str, Any
         if runs and runs[0]["status"] == wanted:
             return dict(runs[0])
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"no run of {thread_id} became {wanted}")
+    raise TimeoutError(f"no run of {thread_id} became {wanted}: {runs}")
 
 
 @pytest.mark.parametrize(("mode", "outcome"), [("cancel", "interrupted"), ("continue", "success")])

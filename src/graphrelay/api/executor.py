@@ -182,6 +182,11 @@ class RunExecutor:
         try:
             async with self.locks.hold(run.thread_id):
                 return await self._run_locked(run, graph_input, config)
+        except asyncio.CancelledError:
+            if run.status == "pending":  # cancelled before it began (waiting for the lock)
+                await self._set_run(run, "interrupted", await self._status_now(run))
+                self.events.finish(run.run_id, "interrupted")
+            raise
         finally:
             self._leased.discard(run.run_id)
             # The record is final already: a lease left behind only makes another replica
@@ -196,8 +201,9 @@ class RunExecutor:
         lock and the run's lease."""
         graph = self.graph_for(run.assistant_id)
         run.metadata["executed_by"] = self.owner
-        await self._set_run(run, "running", "busy")  # busy again, if it was enqueued
         try:
+            # Inside the try: a client that leaves at once may cancel the run right here.
+            await self._set_run(run, "running", "busy")  # busy again, if it was enqueued
             await self._stream(graph, graph_input, config, run)
             crash_point("after_interrupt_checkpoint")
             await self._mark_applied(run)

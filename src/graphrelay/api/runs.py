@@ -149,7 +149,7 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
     # chance to publish yet: nothing is missed.
     queue = await runtime.executor.events.subscribe(run.run_id)
     cancel = body.on_disconnect == "cancel"
-    return _sse(runtime, run.run_id, queue, cancel_run=run.run_id if cancel else None)
+    return _sse(request, run.run_id, queue, cancel_run=run.run_id if cancel else None)
 
 
 @router.get(
@@ -168,7 +168,7 @@ async def join_stream(
     run = await _run_or_404(request, thread_id, run_id)
     if run.status not in ("pending", "running"):
         queue.put_nowait(end_event(run_id, run.status))
-    return _sse(runtime, run_id, queue, cancel_run=run_id if cancel_on_disconnect else None)
+    return _sse(request, run_id, queue, cancel_run=run_id if cancel_on_disconnect else None)
 
 
 @router.get(
@@ -183,11 +183,11 @@ async def thread_stream(thread_id: str, request: Request) -> StreamingResponse:
     await thread_or_404(request, thread_id)
     channel = thread_channel(thread_id)
     queue = await runtime.executor.events.subscribe(channel)
-    return _sse(runtime, channel, queue, hello={"thread_id": thread_id})
+    return _sse(request, channel, queue, hello={"thread_id": thread_id})
 
 
 def _sse(
-    runtime: ApiRuntime,
+    request: Request,
     channel: str,
     queue: asyncio.Queue[Event],
     *,
@@ -196,22 +196,44 @@ def _sse(
 ) -> StreamingResponse:
     """The channel's events as SSE frames; if the client leaves before the end, cancel
     `cancel_run` (when given)."""
+    runtime = runtime_of(request)
 
     async def frames() -> AsyncIterator[bytes]:
         ended = False
+        # A client that leaves while no event is due is noticed only by listening for it:
+        # the server learns of a closed connection from a write, and a run may be silent
+        # for as long as a tool takes.
+        gone = asyncio.ensure_future(_disconnected(request)) if cancel_run else None
         try:
             yield _frame("metadata", hello or {"run_id": channel, "attempt": 1})
-            while not ended:
-                event, data = await queue.get()
+            while not ended and (item := await _next_event(queue, gone)) is not None:
+                event, data = item
                 yield _frame(event, data)
                 ended = event in (END, "error")
         finally:
+            if gone is not None:
+                gone.cancel()
             runtime.executor.events.unsubscribe(channel, queue)
             if cancel_run is not None and not ended:
                 # Cancelled with the response: the cancel must be a task of its own.
                 runtime.executor.spawn(_cancel_left_run(runtime, cancel_run))
 
     return StreamingResponse(frames(), media_type="text/event-stream")
+
+
+async def _next_event(
+    queue: asyncio.Queue[Event], gone: asyncio.Future[None] | None
+) -> Event | None:
+    """The next event, or None once the client has gone (when `gone` watches for that)."""
+    if gone is None:
+        return await queue.get()
+    getter = asyncio.ensure_future(queue.get())
+    waited: set[asyncio.Future[Any]] = {getter, gone}
+    await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    return None
 
 
 async def _cancel_left_run(runtime: ApiRuntime, run_id: str) -> None:
