@@ -90,7 +90,7 @@ async def floor_latency(runs: int) -> list[float]:
     return samples
 
 
-async def _bounded(calls: list[Coroutine[Any, Any, T]], limit: int = 50) -> list[T]:
+async def bounded(calls: list[Coroutine[Any, Any, T]], limit: int = 50) -> list[T]:
     """Await all `calls`, at most `limit` at a time (the SDK's HTTP pool is finite)."""
     gate = asyncio.Semaphore(limit)
 
@@ -109,7 +109,7 @@ async def makespan(url: str, runs: int) -> tuple[float, int]:
     (Polling `threads.get` instead loaded the API with thousands of state reads.)
     """
     client = get_client(url=url, api_key=None)
-    created = await _bounded([client.threads.create() for _ in range(runs)])
+    created = await bounded([client.threads.create() for _ in range(runs)])
     threads = [thread["thread_id"] for thread in created]
     # httpx pools 100 connections per client: 50 streams per client leaves room.
     watchers = [get_client(url=url, api_key=None) for _ in range(0, runs, STREAMS_PER_CLIENT)]
@@ -131,7 +131,7 @@ async def makespan(url: str, runs: int) -> tuple[float, int]:
     await all_subscribed.wait()
     question = {"messages": [{"role": "user", "content": "wait for it"}]}
     start = time.perf_counter()
-    await _bounded([client.runs.create(t, "agent", input=question) for t in threads])
+    await bounded([client.runs.create(t, "agent", input=question) for t in threads])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"{runs} runs suspended on background tools", total=runs)
         while len(answered) < runs and time.perf_counter() - start < 300:

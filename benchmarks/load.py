@@ -21,20 +21,20 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from langgraph_sdk import get_client
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from benchmarks.api_runs import bounded
 from benchmarks.deployment import REDIS_URL, REPO, deployment
 from graphrelay.bridge.ledger_redis import RedisLedger
 from graphrelay.bridge.records import SWEPT_STATUSES, TaskStatus
 
-T = TypeVar("T")
 console = Console()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SCRIPT = REPO / "benchmarks" / "load_script.json"
@@ -46,16 +46,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--wait", type=float, default=1.0, help="seconds per call in (a)")
     parser.add_argument("--suspended", type=int, default=10_000, help="threads in (b)")
     return parser.parse_args()
-
-
-async def _bounded(calls: list[Coroutine[Any, Any, T]], limit: int = 64) -> list[T]:
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Coroutine[Any, Any, T]) -> T:
-        async with gate:
-            return await call
-
-    return await asyncio.gather(*(one(call) for call in calls))
 
 
 async def _start_threads(url: str, count: int, question: str) -> dict[str, float]:
@@ -77,7 +67,7 @@ async def _start_threads(url: str, count: int, question: str) -> dict[str, float
             progress.advance(task)
             return result
 
-        return dict(await _bounded([counted() for _ in range(count)]))
+        return dict(await bounded([counted() for _ in range(count)], limit=64))
 
 
 def _open_calls(ledger: RedisLedger) -> int:
@@ -109,7 +99,8 @@ class ManyCalls:
 
 async def _final_states(url: str, thread_ids: list[str]) -> list[dict[str, Any]]:
     client = get_client(url=url, api_key=None)
-    return [dict(s) for s in await _bounded([client.threads.get_state(t) for t in thread_ids])]
+    states = await bounded([client.threads.get_state(t) for t in thread_ids], limit=64)
+    return [dict(s) for s in states]
 
 
 def many_calls(threads: int, wait: float) -> ManyCalls:

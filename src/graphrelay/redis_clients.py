@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -34,24 +35,27 @@ def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=2.0, base=0.05)
 
 
+def _pool_options(decode_responses: bool, retry: Retry | AsyncRetry) -> dict[str, Any]:
+    """What both pools take: the size and wait of the pool, and the retries on drops."""
+    return {
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": WAIT_FOR_CONNECTION,
+        "decode_responses": decode_responses,
+        "retry": retry,
+        "retry_on_error": RETRY_ON,
+    }
+
+
 def sync_client(url: str, *, decode_responses: bool = False) -> redis.Redis:
     """A client for threads, sharing a blocking pool."""
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=WAIT_FOR_CONNECTION,
-        decode_responses=decode_responses,
-        retry=Retry(_backoff(), RETRIES), retry_on_error=RETRY_ON,
-    )  # fmt: skip
-    return redis.Redis(connection_pool=pool)
+    options = _pool_options(decode_responses, Retry(_backoff(), RETRIES))
+    return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **options))
 
 
 def async_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
     """A client for one event loop, with a blocking pool."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=WAIT_FOR_CONNECTION,
-        decode_responses=decode_responses,
-        retry=AsyncRetry(_backoff(), RETRIES), retry_on_error=RETRY_ON,
-    )  # fmt: skip
-    return aioredis.Redis(connection_pool=pool)
+    options = _pool_options(decode_responses, AsyncRetry(_backoff(), RETRIES))
+    return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **options))
 
 
 def text(value: object) -> str:

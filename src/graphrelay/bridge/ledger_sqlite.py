@@ -89,12 +89,7 @@ class SqliteLedger(TransitionLedger):
 
     def for_thread(self, thread_id: str) -> list[TaskRecord]:
         """Every record of one thread, oldest first."""
-        rows = (
-            self._sqlite.connection()
-            .execute("SELECT doc FROM tasks WHERE thread_id = ?", (thread_id,))
-            .fetchall()
-        )
-        records = [TaskRecord.model_validate_json(row[0]) for row in rows]
+        records = self._select("thread_id = ?", (thread_id,))
         return sorted(records, key=lambda record: record.created_at)
 
     def stale(self, status: TaskStatus, updated_before: float, limit: int) -> list[TaskRecord]:

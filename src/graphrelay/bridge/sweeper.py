@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 REPAIRS = MetricCounter(
     "graphrelay_sweeper_repairs_total", "Repairs made by the sweeper, by kind", ["kind"]
 )
-REPAIR_KINDS = ("redispatched", "timed_out", "resumed", "runs_taken_over")
 
 
 @dataclass(frozen=True)

@@ -226,8 +226,8 @@ def execute_on_worker(
         record = _attempt(tool, worker, delivery.task_id, attempts, args)
     if callback_url:
         worker.notifier.notify(record, callback_url)
-    if record.error and record.error.startswith(POISON_PREFIX):
-        raise Reject(record.error, requeue=False)  # to the dead-letter queue
+    if record.attempts > worker.max_deliveries:  # poison: to the dead-letter queue
+        raise Reject(record.error, requeue=False)
 
 
 POISON_PREFIX = "poison task:"
