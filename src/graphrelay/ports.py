@@ -45,6 +45,34 @@ class Ledger(Protocol):
         """Every record of one thread, oldest first."""
         ...
 
+    # The same from the API's event loop:
+
+    async def aintend(self, record: TaskRecord) -> TaskRecord:
+        """`intend`, awaited."""
+        ...
+
+    async def aget(self, task_id: str) -> TaskRecord | None:
+        """`get`, awaited."""
+        ...
+
+    async def amark_dispatched(self, task_id: str) -> None:
+        """`mark_dispatched`, awaited."""
+        ...
+
+    async def afinish(
+        self, task_id: str, status: TaskStatus, result: Any = None, error: str | None = None
+    ) -> bool:
+        """`finish`, awaited."""
+        ...
+
+    async def amark_applied(self, task_ids: Iterable[str]) -> None:
+        """`mark_applied`, awaited."""
+        ...
+
+    async def afor_thread(self, thread_id: str) -> list[TaskRecord]:
+        """`for_thread`, awaited."""
+        ...
+
     def stale(self, status: TaskStatus, updated_before: float, limit: int) -> list[TaskRecord]:
         """Up to `limit` records in `status` unchanged since `updated_before`, oldest first.
 

@@ -13,8 +13,6 @@ send again.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import Any
 
 import redis
@@ -61,21 +59,3 @@ def async_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
 def text(value: object) -> str:
     """A Redis reply (bytes from a client without `decode_responses`) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class PerLoopClients:
-    """One async client per event loop: an asyncio client breaks on any other loop."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def get(self) -> aioredis.Redis:
-        """The running loop's client, made on first use."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = async_client(self.url)
-        return client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -138,3 +139,40 @@ def test_a_worker_attempt_marks_an_intended_call_dispatched(ledger: Ledger) -> N
 def test_open_ledger_refuses_unknown_urls() -> None:
     with pytest.raises(ValueError, match="unsupported ledger URL"):
         open_ledger("mysql://x")
+
+
+async def test_the_awaited_methods_follow_the_same_rules(ledger: Ledger) -> None:
+    first = await ledger.aintend(_record())
+    again = await ledger.aintend(_record().model_copy(update={"tool": "other"}))
+    assert first.status == again.status == TaskStatus.INTENDED
+    assert again.tool == "echo"  # the first record stays
+
+    await ledger.amark_dispatched("gr-1")
+    assert (await ledger.aget("gr-1")).status == TaskStatus.DISPATCHED  # type: ignore[union-attr]
+    wins = await asyncio.gather(
+        *(ledger.afinish("gr-1", TaskStatus.COMPLETED, result=n) for n in range(8))
+    )
+    assert wins.count(True) == 1
+    assert [r.task_id for r in await ledger.afor_thread("t1")] == ["gr-1"]
+
+    await ledger.amark_applied(["gr-1", "missing"])
+    record = await ledger.aget("gr-1")
+    assert record is not None
+    assert (record.status, record.result) == (TaskStatus.APPLIED, wins.index(True))
+    assert await ledger.aget("missing") is None
+    assert ledger.stale(TaskStatus.COMPLETED, time.time() + 1, 10) == []  # index followed
+
+
+async def test_sync_and_awaited_writers_race_and_first_write_wins(ledger: Ledger) -> None:
+    ledger.intend(_record())
+
+    def finish_in_threads() -> list[bool]:
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(lambda n: ledger.finish("gr-1", TaskStatus.FAILED, error=f"e{n}"),
+                                 range(8)))  # fmt: skip
+
+    threaded = asyncio.to_thread(finish_in_threads)
+    awaited = asyncio.gather(*(ledger.afinish("gr-1", TaskStatus.COMPLETED) for _ in range(8)))
+    from_threads, from_loop = await asyncio.gather(threaded, awaited)
+
+    assert from_threads.count(True) + list(from_loop).count(True) == 1

@@ -8,7 +8,6 @@ callback changes nothing; it still answers 202 so the worker stops retrying.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TypeVar
 
@@ -37,9 +36,7 @@ async def task_callback(request: Request) -> JSONResponse:
     callback = _parse(await _verified_body(request), TaskCallback)
     await _record_on(runtime, callback.task_id, callback.thread_id)
     status = TaskStatus.FAILED if callback.status == "failed" else TaskStatus.COMPLETED
-    await asyncio.to_thread(
-        runtime.ledger.finish, callback.task_id, status, callback.result, callback.error
-    )
+    await runtime.ledger.afinish(callback.task_id, status, callback.result, callback.error)
     crash_point("after_callback_accepted")
     runtime.executor.wake(callback.thread_id)
     return JSONResponse({"accepted": True, "task_id": callback.task_id}, status_code=202)
@@ -58,7 +55,7 @@ async def task_progress(request: Request) -> JSONResponse:
 
 async def _record_on(runtime: ApiRuntime, task_id: str, thread_id: str) -> TaskRecord:
     """The ledger record of a background call on that thread, or 404."""
-    record = await asyncio.to_thread(runtime.ledger.get, task_id)
+    record = await runtime.ledger.aget(task_id)
     if record is None or record.thread_id != thread_id:
         raise HTTPException(404, f"no background task {task_id} on that thread")
     return record

@@ -6,8 +6,9 @@ subscriber gets every event published on its channel after it subscribed, nothin
 `LocalEvents` delivers within one process (the embedded profile has one API process).
 `RedisEvents` also carries every event over Redis pub/sub, so a client may stream a run
 from any replica: events reach the local subscribers at once, and are PUBLISHed in order
-(pipelined by one sender task) for the other replicas, which subscribe on Redis only to
-the channels their clients stream. A replica drops its own events when they come back.
+(pipelined by one sender task, through `AsyncWire`) for the other replicas, which subscribe
+on Redis only to the channels their clients stream. A replica drops its own events when
+they come back.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from graphrelay.async_wire import AsyncWire
 from graphrelay.redis_clients import async_client
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,7 @@ class RedisEvents(LocalEvents):
 
     async def start(self) -> None:
         """Connect, and start the tasks that send and receive."""
+        self._wire = AsyncWire(self._url)
         self._client: aioredis.Redis = async_client(self._url)
         self._pubsub = self._client.pubsub()
         await self._pubsub.connect()  # type: ignore[no-untyped-call]
@@ -194,10 +197,7 @@ class RedisEvents(LocalEvents):
         if not batch:
             return
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for channel, message in batch:
-                    pipe.publish(channel, message)
-                await pipe.execute()
+            await self._wire.execute([("PUBLISH", channel, message) for channel, message in batch])
         except RedisError:  # live events only: other replicas' streams miss this batch
             log.exception("publishing %d events failed", len(batch))
 
@@ -231,6 +231,7 @@ class RedisEvents(LocalEvents):
         await self._flush()
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()
+        self._wire.close()
 
 
 def open_events(ledger_url: str, prefix: str) -> RunEvents:

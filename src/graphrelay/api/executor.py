@@ -228,7 +228,7 @@ class RunExecutor:
     async def _mark_applied(self, run: RunRecord) -> None:
         """A resume run's outcomes are in the thread now (also when another replica began it)."""
         if run.metadata.get("resumed_by") == "background_tasks":
-            await asyncio.to_thread(self.ledger.mark_applied, run.metadata["task_ids"])
+            await self.ledger.amark_applied(run.metadata["task_ids"])
 
     async def _announce(self, run: RunRecord) -> None:
         """Send the run's completion webhook, if it asked for one."""
@@ -291,9 +291,7 @@ class RunExecutor:
     async def _ready(self, state: StateSnapshot) -> dict[str, Any]:
         """Interrupt id → outcome for the pending background calls whose outcome is stored."""
         pending = pending_task_ids(state.interrupts)
-        records = await asyncio.gather(
-            *(asyncio.to_thread(self.ledger.get, task_id) for task_id in pending.values())
-        )
+        records = await asyncio.gather(*(self.ledger.aget(task_id) for task_id in pending.values()))
         return {
             interrupt_id: record.outcome().model_dump()
             for interrupt_id, record in zip(pending, records, strict=True)

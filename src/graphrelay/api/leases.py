@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from graphrelay.redis_clients import PerLoopClients, text
+from graphrelay.async_wire import AsyncWire
+from graphrelay.redis_clients import text
 from graphrelay.sqlite import ThreadLocalSqlite
 
 
@@ -119,16 +120,14 @@ class RedisLeases:
     """RunLeases on Redis: a sorted set by expiry and a hash of owners, changed by Lua."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._clients = PerLoopClients(url)
+        self._wire = AsyncWire(url)
         self._until = f"{prefix}:run-leases"
         self._owners = f"{prefix}:run-lease-owners"
 
     async def grant(self, run_id: str, owner: str, seconds: float) -> None:
         """Give `owner` the run's lease for `seconds`."""
-        async with self._clients.get().pipeline(transaction=True) as pipe:
-            pipe.zadd(self._until, {run_id: time.time() + seconds})
-            pipe.hset(self._owners, run_id, owner)
-            await pipe.execute()
+        await self._wire.execute([("ZADD", self._until, time.time() + seconds, run_id),
+                                  ("HSET", self._owners, run_id, owner)], atomic=True)  # fmt: skip
 
     async def renew(self, run_id: str, owner: str, seconds: float) -> bool:
         """Extend the lease if `owner` still holds it."""
@@ -140,22 +139,18 @@ class RedisLeases:
 
     async def _take(self, run_id: str, owner: str, seconds: float, mode: str) -> bool:
         now = time.time()
-        take = self._clients.get().register_script(_TAKE_LUA)
-        taken = await take(
-            keys=[self._until, self._owners], args=[run_id, owner, now + seconds, now, mode]
-        )
+        taken = await self._wire.call("EVAL", _TAKE_LUA, 2, self._until, self._owners,
+                                      run_id, owner, now + seconds, now, mode)  # fmt: skip
         return bool(taken)
 
     async def release(self, run_id: str) -> None:
         """The run stopped: nobody needs its lease."""
-        async with self._clients.get().pipeline(transaction=True) as pipe:
-            pipe.zrem(self._until, run_id)
-            pipe.hdel(self._owners, run_id)
-            await pipe.execute()
+        await self._wire.execute([("ZREM", self._until, run_id),
+                                  ("HDEL", self._owners, run_id)], atomic=True)  # fmt: skip
 
     async def expired(self) -> list[str]:
         """Runs whose lease has run out."""
-        found = await self._clients.get().zrangebyscore(self._until, "-inf", time.time())
+        found = await self._wire.call("ZRANGEBYSCORE", self._until, "-inf", time.time())
         return [text(run_id) for run_id in found]
 
 

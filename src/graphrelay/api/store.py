@@ -1,8 +1,8 @@
 """Where the API keeps thread and run records: SQLite (embedded) or Redis (production).
 
-Every call is a coroutine. Redis is reached through `redis.asyncio` clients (one per event
-loop), so a request's records cost round trips on the loop, not a hop through a thread
-pool; several documents written together go in one MULTI/EXEC. SQLite, local and fast,
+Every call is a coroutine. Redis is reached through `AsyncWire` (pipelined on one connection
+per event loop), so a request's records cost round trips on the loop, not a hop through a
+thread pool; several documents written together go in one MULTI/EXEC. SQLite, local and fast,
 runs in the default thread pool.
 
 A thread's status is a document of its own (kind `thread-status`): the executor changes it
@@ -24,7 +24,8 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel
 
 from graphrelay.api.records import RunRecord, ThreadRecord, ThreadStatus, now
-from graphrelay.redis_clients import PerLoopClients, text
+from graphrelay.async_wire import AsyncWire
+from graphrelay.redis_clients import text
 from graphrelay.sqlite import ThreadLocalSqlite
 
 Doc = TypeVar("Doc", bound=BaseModel)
@@ -147,7 +148,7 @@ class RedisDocuments:
     """DocumentStore on plain Redis: a string per document, a sorted set per parent."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._clients = PerLoopClients(url)
+        self._wire = AsyncWire(url)
         self._prefix = prefix
 
     def _key(self, kind: str, doc_id: str) -> str:
@@ -158,35 +159,35 @@ class RedisDocuments:
 
     async def put(self, *entries: Entry) -> None:
         """Insert or replace documents in one MULTI/EXEC, keeping first insertion order."""
-        async with self._clients.get().pipeline(transaction=len(entries) > 1) as pipe:
-            for e in entries:
-                pipe.set(self._key(e.kind, e.doc_id), e.doc)
-                if e.parent:
-                    pipe.zadd(self._filing(e.kind, e.parent), {e.doc_id: time.time()}, nx=True)
-            await pipe.execute()
+        commands: list[tuple[str | float, ...]] = []
+        for e in entries:
+            commands.append(("SET", self._key(e.kind, e.doc_id), e.doc))
+            if e.parent:
+                commands.append(("ZADD", self._filing(e.kind, e.parent), "NX", time.time(),
+                                 e.doc_id))  # fmt: skip
+        await self._wire.execute(commands, atomic=len(entries) > 1)
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
         """The documents at (kind, id) keys, None where missing."""
-        docs = await self._clients.get().mget([self._key(kind, i) for kind, i in keys])
+        docs = await self._wire.call("MGET", *[self._key(kind, i) for kind, i in keys])
         return [text(doc) if doc is not None else None for doc in docs]
 
     async def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
-        client = self._clients.get()
-        ids = await client.zrange(self._filing(kind, parent), 0, -1)
+        ids = await self._wire.call("ZRANGE", self._filing(kind, parent), 0, -1)
         if not ids:
             return []
-        docs = await client.mget([self._key(kind, text(doc_id)) for doc_id in ids])
+        docs = await self._wire.call("MGET", *[self._key(kind, text(i)) for i in ids])
         return [text(doc) for doc in docs if doc is not None]
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         """Remove documents and their filing, in one MULTI/EXEC."""
-        async with self._clients.get().pipeline(transaction=True) as pipe:
-            for kind, doc_id, parent in entries:
-                pipe.delete(self._key(kind, doc_id))
-                if parent:
-                    pipe.zrem(self._filing(kind, parent), doc_id)
-            await pipe.execute()
+        commands: list[tuple[str, ...]] = []
+        for kind, doc_id, parent in entries:
+            commands.append(("DEL", self._key(kind, doc_id)))
+            if parent:
+                commands.append(("ZREM", self._filing(kind, parent), doc_id))
+        await self._wire.execute(commands, atomic=True)
 
 
 class ThreadState(BaseModel):

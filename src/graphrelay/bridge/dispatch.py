@@ -31,6 +31,9 @@ class CeleryDispatcher:
             queue=record.queue,
             routing_key=record.queue,
             retry=True,
+            # Outcomes come back through the ledger and the callback; without this, Celery
+            # would subscribe to each task's result channel in the result backend.
+            ignore_result=True,
         )
 
     def revoke(self, task_id: str) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
-
+from graphrelay.async_wire import AsyncWire
 from graphrelay.ports import ThreadLocks
-from graphrelay.redis_clients import PerLoopClients
+
+log = logging.getLogger(__name__)
 
 
 class LocalThreadLocks:
@@ -29,6 +31,17 @@ class LocalThreadLocks:
             yield
 
 
+# KEYS: the lock. ARGV: the holder's token (and the lease in ms): only the holder may act.
+_RELEASE_LUA = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0
+"""
+_EXTEND_LUA = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
 class RedisThreadLocks:
     """Redis locks shared by every API replica; a holder that dies frees its lock on expiry.
 
@@ -36,30 +49,40 @@ class RedisThreadLocks:
     most `lease` seconds.
     """
 
-    def __init__(self, url: str, prefix: str = "graphrelay", lease: float = 15.0) -> None:
-        self._clients = PerLoopClients(url)
+    def __init__(
+        self, url: str, prefix: str = "graphrelay", lease: float = 15.0, poll: float = 0.01
+    ) -> None:
+        self._wire = AsyncWire(url)
         self._prefix = prefix
-        self._lease = lease
+        self._lease_ms = int(lease * 1000)
+        self._poll = poll
 
     @contextlib.asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         """Wait for the thread's lock and hold it for the block, extending its lease."""
-        lock = self._clients.get().lock(
-            f"{self._prefix}:thread-lock:{thread_id}", timeout=self._lease, sleep=0.01
-        )
-        await lock.acquire()
-        keeper = asyncio.create_task(self._keep(lock))
+        key, token = f"{self._prefix}:thread-lock:{thread_id}", uuid.uuid4().hex
+        await self._acquire(key, token)
+        keeper = asyncio.create_task(self._keep(key, token))
         try:
             yield
         finally:
             keeper.cancel()
             with contextlib.suppress(Exception):
-                await lock.release()
+                await self._wire.call("EVAL", _RELEASE_LUA, 1, key, token)
 
-    async def _keep(self, lock: aioredis.lock.Lock) -> None:
+    async def _acquire(self, key: str, token: str) -> None:
+        # Polled: the holder may be another process, and a dead one frees the key on expiry.
         while True:
-            await asyncio.sleep(self._lease / 3)
-            await lock.reacquire()
+            if await self._wire.call("SET", key, token, "NX", "PX", self._lease_ms) is not None:
+                return
+            await asyncio.sleep(self._poll)
+
+    async def _keep(self, key: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            if not await self._wire.call("EVAL", _EXTEND_LUA, 1, key, token, self._lease_ms):
+                log.error("lost the lock %s while holding it (its lease ran out)", key)
+                return
 
 
 def thread_locks_for(ledger_url: str, prefix: str, lease: float = 15.0) -> ThreadLocks:

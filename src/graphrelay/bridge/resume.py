@@ -7,8 +7,6 @@ pending (see `api/executor.py`).
 
 from __future__ import annotations
 
-import asyncio
-
 from langgraph.types import Interrupt, StateSnapshot
 
 from graphrelay.bridge.records import PENDING_INTERRUPT_TYPE, TaskStatus
@@ -33,9 +31,9 @@ async def settle_unawaited(state: StateSnapshot, ledger: Ledger, thread_id: str)
     ledger when it runs again. Either way nothing must resume with it; the task ids.
     """
     awaited = set(pending_task_ids(state.interrupts).values())
-    records = await asyncio.to_thread(ledger.for_thread, thread_id)
+    records = await ledger.afor_thread(thread_id)
     unapplied = (TaskStatus.COMPLETED, TaskStatus.FAILED)
     done = [r.task_id for r in records if r.status in unapplied and r.task_id not in awaited]
     if done:
-        await asyncio.to_thread(ledger.mark_applied, done)
+        await ledger.amark_applied(done)
     return done

@@ -9,6 +9,7 @@ re-run from dispatching again.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -78,6 +79,7 @@ class BackgroundTool:
             description=self.description,
             args_schema=self.args_schema,
             func=self._run_in_graph,
+            coroutine=self._arun_in_graph,
             handle_tool_error=True,
         )
         self.celery_task: Task = self._register_celery_task()
@@ -104,26 +106,8 @@ class BackgroundTool:
     # ToolNode injects `runtime` only when it is annotated as plain ToolRuntime; the None
     # default lets a direct `.tool.invoke(...)` reach the clear outside-a-graph error.
     def _run_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
-        configurable = (runtime.config.get("configurable") or {}) if runtime else {}
-        thread_id = configurable.get("thread_id")
-        tool_call_id = runtime.tool_call_id if runtime else None
-        if not thread_id or not tool_call_id or _CHECKPOINTER_KEY not in configurable:
-            raise self._outside_graph()
-        checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
         bridge = services.current()
-        record = bridge.ledger.intend(
-            TaskRecord(
-                task_id=idempotency_key(str(thread_id), checkpoint_ns, str(tool_call_id)),
-                thread_id=str(thread_id),
-                checkpoint_ns=checkpoint_ns,
-                tool_call_id=str(tool_call_id),
-                tool=self.name,
-                queue=self.queue,
-                args=json.loads(json.dumps(kwargs, default=str)),
-                fire_and_forget=self.fire_and_forget,
-                deadline=time.time() + (self.timeout or bridge.default_timeout),
-            )
-        )
+        record = bridge.ledger.intend(self._intent(runtime, kwargs, bridge.default_timeout))
         if record.finished:
             return _as_tool_result(record.outcome())
         if record.status == TaskStatus.INTENDED:
@@ -131,6 +115,47 @@ class BackgroundTool:
             bridge.dispatcher.dispatch(record, bridge.callback_url)
             crash_point("after_publish")
             bridge.ledger.mark_dispatched(record.task_id)
+        return self._suspend(record)
+
+    async def _arun_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
+        """`_run_in_graph` for graphs run on an event loop: the ledger is awaited there, and
+        only the broker's blocking publish goes to a worker thread."""
+        bridge = services.current()
+        intent = self._intent(runtime, kwargs, bridge.default_timeout)
+        record = await bridge.ledger.aintend(intent)
+        if record.finished:
+            return _as_tool_result(record.outcome())
+        if record.status == TaskStatus.INTENDED:
+            crash_point("after_intent")
+            await asyncio.to_thread(bridge.dispatcher.dispatch, record, bridge.callback_url)
+            crash_point("after_publish")
+            await bridge.ledger.amark_dispatched(record.task_id)
+        return self._suspend(record)
+
+    def _intent(
+        self, runtime: ToolRuntime | None, kwargs: dict[str, Any], default_timeout: float
+    ) -> TaskRecord:
+        """The record of this call, keyed by thread, namespace and tool call."""
+        configurable = (runtime.config.get("configurable") or {}) if runtime else {}
+        thread_id = configurable.get("thread_id")
+        tool_call_id = runtime.tool_call_id if runtime else None
+        if not thread_id or not tool_call_id or _CHECKPOINTER_KEY not in configurable:
+            raise self._outside_graph()
+        checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
+        return TaskRecord(
+            task_id=idempotency_key(str(thread_id), checkpoint_ns, str(tool_call_id)),
+            thread_id=str(thread_id),
+            checkpoint_ns=checkpoint_ns,
+            tool_call_id=str(tool_call_id),
+            tool=self.name,
+            queue=self.queue,
+            args=json.loads(json.dumps(kwargs, default=str)),
+            fire_and_forget=self.fire_and_forget,
+            deadline=time.time() + (self.timeout or default_timeout),
+        )
+
+    def _suspend(self, record: TaskRecord) -> Any:
+        """Interrupt until the outcome is back (a queued note for fire-and-forget calls)."""
         if self.fire_and_forget:
             return f"{self.name} queued on {self.queue} as task {record.task_id}"
         resumed_with = interrupt(self._pending_payload(record))

@@ -24,7 +24,7 @@ Values go through `self.serde` and are stored as `type NUL bytes`. A list that e
 list this process last wrote for the channel is stored as `+type NUL bytes` of the appended
 items, its base named in `d`, with a whole snapshot at least every `snapshot_every` versions
 (see `deltas.py`). Each operation is written once as a generator of command batches
-(sans-IO), run by a sync driver (`wire.py`) and an async one (redis-py); a put is one round
+(sans-IO), run by a sync driver (`wire.py`) and an async one (`async_wire.py`); a put is one round
 trip (MULTI/EXEC) and a `get_tuple` is one Lua call, plus one HMGET when a value is large.
 """
 
@@ -53,7 +53,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from graphrelay.redis_clients import PerLoopClients
+from graphrelay.async_wire import AsyncWire
 from graphrelay.state.deltas import DELTA_MARK, DeltaTracker, needed_with_bases
 from graphrelay.state.wire import Wire
 
@@ -184,7 +184,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         self.ttl_ms = int(ttl_seconds * 1000) if ttl_seconds else 0
         self._deltas = DeltaTracker(snapshot_every, delta_cache_size)
         self._wire = Wire(url)
-        self._async_clients = PerLoopClients(url)
+        self._async_wire = AsyncWire(url)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -219,14 +219,10 @@ class RedisSaver(BaseCheckpointSaver[str]):
             return done.value  # type: ignore[no-any-return]
 
     async def _arun(self, ops: Ops[T]) -> T:
-        client = self._async_clients.get()
         try:
             batch = next(ops)
             while True:
-                pipe = client.pipeline(transaction=batch[0])
-                for command in batch[1]:
-                    pipe.execute_command(*command)
-                batch = ops.send(await pipe.execute())
+                batch = ops.send(await self._async_wire.execute(batch[1], atomic=batch[0]))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -706,12 +702,14 @@ class RedisSaver(BaseCheckpointSaver[str]):
         return checkpoint
 
     def close(self) -> None:
-        """Close the sync connection pool (async clients close with their loops)."""
+        """Close the connections of both drivers."""
         self._wire.close()
+        self._async_wire.close()
 
 
 def _pairs(reply: list[Any] | dict[bytes, bytes]) -> dict[bytes, bytes]:
-    """An HGETALL reply as a dict, whether the driver parsed it (async) or not (sync)."""
+    """An HGETALL reply as a dict, in RESP3 (a map: the sync driver's connections, opened by
+    redis-py) or RESP2 (field, value, ...: the async driver's)."""
     return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
 
 

@@ -136,7 +136,7 @@ class Wire:
             replies = self._round_trip(sent)
         finally:
             self._slots.release()
-        _raise_errors(sent, replies)
+        raise_errors(sent, replies)
         results = replies[-1] if atomic else replies
         if results is None:
             raise redis.ResponseError("MULTI/EXEC was aborted")
@@ -177,10 +177,10 @@ class Wire:
         return Link(self._connection_class(**self._kwargs))
 
 
-def _raise_errors(commands: list[Command], replies: list[Any]) -> None:
+def raise_errors(commands: list[Command], replies: list[Any]) -> None:
     """Raise the first error reply, including those inside an EXEC reply."""
     for command, reply in zip(commands, replies, strict=True):
         if isinstance(reply, redis.ResponseError):
             raise reply
         if command[0] == "EXEC" and reply:
-            _raise_errors([("",)] * len(reply), reply)
+            raise_errors([("",)] * len(reply), reply)
