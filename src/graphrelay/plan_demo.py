@@ -26,7 +26,10 @@ def converse_plan(client: httpx.Client, console: Console, timeout: float = 300) 
     while time.monotonic() < deadline:
         status = _ok(client.get(f"/threads/{thread_id}"))["status"]
         state = _ok(client.get(f"/threads/{thread_id}/state"))
-        seen.report(console, state, time.monotonic() - started)
+        # A quick call can suspend and resume between two polls: its interrupt is still in
+        # the history.
+        history = _ok(client.post(f"/threads/{thread_id}/history", json={"limit": 100}))
+        seen.report(console, [*reversed(history), state], time.monotonic() - started)
         if status == "error":
             raise RuntimeError("the planner's run ended in an error; see the API log")
         if status == "idle" and not state["interrupts"]:
@@ -44,16 +47,21 @@ class _Seen:
         self.statuses: dict[str, str] = {}
         self.pending: set[str] = set()
 
-    def report(self, console: Console, state: dict[str, Any], elapsed: float) -> None:
-        values = state["values"]
+    def report(self, console: Console, states: list[dict[str, Any]], elapsed: float) -> None:
+        """Print what is new in `states` (oldest first, the current one last)."""
+        values = states[-1]["values"]
         plan = values.get("plan")
         if plan and plan != self.plan:
             self.plan, self.statuses = plan, {}
             console.print(plan_table(plan))
+        for state in states:
+            self._interrupts(console, state, elapsed)
         for task_id, run in (values.get("tasks") or {}).items():
             if self.statuses.get(task_id) != run["status"]:
                 self.statuses[task_id] = run["status"]
                 console.print(f"{elapsed:6.2f}s  task [bold]{task_id}[/bold] {_styled(run)}")
+
+    def _interrupts(self, console: Console, state: dict[str, Any], elapsed: float) -> None:
         for item in state["interrupts"]:
             if item["id"] not in self.pending:
                 self.pending.add(item["id"])
