@@ -80,9 +80,9 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
-def forget(prefix: str) -> None:
-    """Delete every key under `prefix` from the benchmark db."""
-    client = redis.Redis.from_url(REDIS_URL)
+def forget(prefix: str, url: str = REDIS_URL) -> None:
+    """Delete every key under `prefix` from the benchmark db (or the db at `url`)."""
+    client = redis.Redis.from_url(url)
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
 

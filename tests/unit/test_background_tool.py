@@ -90,6 +90,29 @@ def test_resume_returns_the_stored_outcome(bridge: services.BridgeServices) -> N
     assert len(_dispatched(bridge)) == 1
 
 
+async def test_on_an_event_loop_the_same_protocol_is_awaited(
+    bridge: services.BridgeServices,
+) -> None:
+    agent = _agent(("measure", {"text": "a"}), ("measure", {"text": "bb"}))
+    first, second = (await agent.ainvoke(QUESTION, CONFIG))["__interrupt__"]
+    dispatched = {r.task_id for r in _dispatched(bridge)}
+    assert dispatched == {first.value["task_id"], second.value["task_id"]}
+    bridge.ledger.finish(first.value["task_id"], TaskStatus.COMPLETED, result=1)
+
+    resumed = await agent.ainvoke(
+        Command(resume={first.id: {"task_id": first.value["task_id"], "result": 1}}), CONFIG
+    )
+
+    [still_pending] = resumed["__interrupt__"]
+    assert still_pending.id == second.id
+    assert len(_dispatched(bridge)) == 2  # the re-run of the second found its record
+    for pending in (first, second):
+        stored = bridge.ledger.get(pending.value["task_id"])
+        assert stored is not None and stored.status != TaskStatus.INTENDED
+    with pytest.raises(BackgroundToolOutsideGraphError):
+        await measure.tool.ainvoke({"text": "abc"})
+
+
 def test_resuming_one_of_two_re_runs_the_other_without_dispatching(
     bridge: services.BridgeServices,
 ) -> None:

@@ -106,8 +106,8 @@ class BackgroundTool:
     # ToolNode injects `runtime` only when it is annotated as plain ToolRuntime; the None
     # default lets a direct `.tool.invoke(...)` reach the clear outside-a-graph error.
     def _run_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
-        bridge = services.current()
-        record = bridge.ledger.intend(self._intent(runtime, kwargs, bridge.default_timeout))
+        bridge, intent = self._intent(runtime, kwargs)
+        record = bridge.ledger.intend(intent)
         if record.finished:
             return _as_tool_result(record.outcome())
         if record.status == TaskStatus.INTENDED:
@@ -120,8 +120,7 @@ class BackgroundTool:
     async def _arun_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
         """`_run_in_graph` for graphs run on an event loop: the ledger is awaited there, and
         only the broker's blocking publish goes to a worker thread."""
-        bridge = services.current()
-        intent = self._intent(runtime, kwargs, bridge.default_timeout)
+        bridge, intent = self._intent(runtime, kwargs)
         record = await bridge.ledger.aintend(intent)
         if record.finished:
             return _as_tool_result(record.outcome())
@@ -133,16 +132,17 @@ class BackgroundTool:
         return self._suspend(record)
 
     def _intent(
-        self, runtime: ToolRuntime | None, kwargs: dict[str, Any], default_timeout: float
-    ) -> TaskRecord:
-        """The record of this call, keyed by thread, namespace and tool call."""
+        self, runtime: ToolRuntime | None, kwargs: dict[str, Any]
+    ) -> tuple[services.BridgeServices, TaskRecord]:
+        """The bridge, and the record of this call keyed by thread, namespace and tool call."""
         configurable = (runtime.config.get("configurable") or {}) if runtime else {}
         thread_id = configurable.get("thread_id")
         tool_call_id = runtime.tool_call_id if runtime else None
         if not thread_id or not tool_call_id or _CHECKPOINTER_KEY not in configurable:
             raise self._outside_graph()
         checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
-        return TaskRecord(
+        bridge = services.current()
+        return bridge, TaskRecord(
             task_id=idempotency_key(str(thread_id), checkpoint_ns, str(tool_call_id)),
             thread_id=str(thread_id),
             checkpoint_ns=checkpoint_ns,
@@ -151,7 +151,7 @@ class BackgroundTool:
             queue=self.queue,
             args=json.loads(json.dumps(kwargs, default=str)),
             fire_and_forget=self.fire_and_forget,
-            deadline=time.time() + (self.timeout or default_timeout),
+            deadline=time.time() + (self.timeout or bridge.default_timeout),
         )
 
     def _suspend(self, record: TaskRecord) -> Any:
