@@ -14,12 +14,12 @@ they come back.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections import defaultdict
 from typing import Any, Protocol
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 Event = tuple[str, Any]  # (SSE event name, JSON-able data)
 END = "end"
 SUBSCRIBE_TIMEOUT = 10.0
+
+
+def to_json(data: Any) -> bytes:
+    """An event's data as JSON (orjson: several times faster than `json` on run states)."""
+    return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def thread_channel(thread_id: str) -> str:
@@ -128,8 +133,8 @@ class RedisEvents(LocalEvents):
         super().__init__()
         self._url = url
         self._prefix = f"{prefix}:events:"
-        self._origin = uuid.uuid4().hex
-        self._outbox: list[tuple[str, str]] = []
+        self._origin = uuid.uuid4().hex.encode()
+        self._outbox: list[tuple[str, bytes]] = []
         self._has_mail = asyncio.Event()
         self._remote: set[str] = set()  # channels this process is subscribed to on Redis
         self._acks: dict[str, asyncio.Future[None]] = {}
@@ -182,7 +187,9 @@ class RedisEvents(LocalEvents):
     def publish(self, channel: str, event: str, data: Any) -> None:
         """Deliver to this process's subscribers now, and queue it for the other replicas."""
         super().publish(channel, event, data)
-        message = json.dumps({"origin": self._origin, "event": event, "data": data}, default=str)
+        # The origin leads, outside the JSON: a replica skips its own events, which come
+        # back to it whenever one of its clients streams the channel, without parsing them.
+        message = self._origin + b" " + to_json({"event": event, "data": data})
         self._outbox.append((self._prefix + channel, message))
         self._has_mail.set()
 
@@ -219,8 +226,9 @@ class RedisEvents(LocalEvents):
             if ack is not None and not ack.done():
                 ack.set_result(None)
         elif message["type"] == "message":
-            body = json.loads(message["data"])
-            if body["origin"] != self._origin:
+            origin, _, text = message["data"].partition(b" ")
+            if origin != self._origin:
+                body = orjson.loads(text)
                 self._deliver(channel, (body["event"], body["data"]))
 
     async def close(self) -> None:

@@ -8,7 +8,6 @@ in runs of its own (`metadata.resumed_by == "background_tasks"`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -20,7 +19,7 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, documented, not_found
-from graphrelay.api.events import END, Event, end_event, thread_channel
+from graphrelay.api.events import END, Event, end_event, thread_channel, to_json
 from graphrelay.api.executor import STREAM_MODES, graph_input_of, stream_modes, thread_config
 from graphrelay.api.records import RunRecord, now
 from graphrelay.api.runtime import ApiRuntime
@@ -242,7 +241,7 @@ async def _cancel_left_run(runtime: ApiRuntime, run_id: str) -> None:
 
 
 def _frame(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+    return b"event: %s\ndata: %s\n\n" % (event.encode(), to_json(data))
 
 
 @router.post("/threads/{thread_id}/runs/wait")

@@ -20,7 +20,17 @@ def _declare_topology(**_: Any) -> None:
     declare_topology(app)
 
 
+def _one_result_backend(**_: Any) -> None:
+    # Celery keeps a result backend per thread, and a gevent worker's every greenlet counts
+    # as a thread: each task built a Redis client of its own (and read package metadata to
+    # name it), a fifth of the io worker's CPU. Our tasks store no result: one will do.
+    backend = app.backend
+    for task in app.tasks.values():
+        task.backend = backend
+
+
 worker_init.connect(_declare_topology, weak=False)
+worker_init.connect(_one_result_backend, weak=False)
 
 
 @app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
