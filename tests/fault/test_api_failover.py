@@ -18,7 +18,7 @@ from langgraph_sdk import get_client
 from graphrelay.bridge.records import TaskStatus
 from graphrelay.processes import free_port
 from tests.support import services
-from tests.support.stack import Stack, final_answer, production_env
+from tests.support.stack import Stack, final_answer, production_env, tool_messages
 
 QUESTION = {"messages": [{"role": "user", "content": "hello there"}]}
 
@@ -154,6 +154,45 @@ def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None
     assert final_answer(state) == "resumed: echo: first, unblocked"
     assert [record.status for record in replicas.records(thread_id)] == [TaskStatus.APPLIED]
     assert first.threads.get(thread_id)["status"] == "idle"
+
+
+def _blocked_run(replicas: Stack) -> tuple[str, str]:
+    """A run started on the first replica, busy in its `block` tool for 3 s."""
+    first, second = replicas.sdk("api"), replicas.sdk("api2")
+    thread_id = first.threads.create()["thread_id"]
+    question = {"messages": [{"role": "user", "content": "block the run"}]}
+    run_id = first.runs.create(thread_id, "agent", input=question)["run_id"]
+    replicas.wait_for(
+        "the run to start", lambda: second.runs.get(thread_id, run_id)["status"] == "running"
+    )
+    return thread_id, run_id
+
+
+def test_a_run_on_one_replica_is_cancelled_from_the_other(replicas: Stack) -> None:
+    first, second = replicas.sdk("api"), replicas.sdk("api2")
+    thread_id, run_id = _blocked_run(replicas)
+
+    second.runs.cancel(thread_id, run_id, wait=True)
+
+    assert first.runs.get(thread_id, run_id)["status"] == "interrupted"
+    assert first.threads.get(thread_id)["status"] != "busy"
+    assert "unblocked" not in [
+        m["content"] for m in tool_messages(dict(first.threads.get_state(thread_id)))
+    ]
+
+
+def test_multitask_interrupt_on_the_other_replica_stops_the_active_run(replicas: Stack) -> None:
+    first, second = replicas.sdk("api"), replicas.sdk("api2")
+    thread_id, active = _blocked_run(replicas)
+
+    second.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="interrupt")
+
+    replicas.wait_for(
+        "the new run to answer",
+        lambda: final_answer(dict(second.threads.get_state(thread_id))) == "answer: echo: hello",
+        timeout=60,
+    )
+    assert first.runs.get(thread_id, active)["status"] == "interrupted"
 
 
 def test_api_workers_share_one_port_like_replicas(tmp_path: Path) -> None:

@@ -9,6 +9,10 @@ from any replica: events reach the local subscribers at once, and are PUBLISHed 
 (pipelined by one sender task, through `AsyncWire`) for the other replicas, which subscribe
 on Redis only to the channels their clients stream. A replica drops its own events when
 they come back.
+
+Stop requests travel the same way: a replica asked to stop a run it does not execute
+publishes the request on the control channel, which every replica subscribes to, and the
+one executing the run stops it (`on_stop`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 Event = tuple[str, Any]  # (SSE event name, JSON-able data)
 END = "end"
 SUBSCRIBE_TIMEOUT = 10.0
+CONTROL = "!control"  # not a run id (a UUID) nor a thread channel
+StopHandler = Callable[[str], None]
 
 
 def to_json(data: Any) -> bytes:
@@ -75,6 +82,13 @@ class RunEvents(Protocol):
         """Deliver a run's `end` event; its subscribers then stop."""
         ...
 
+    def request_stop(self, run_id: str) -> None:
+        """Ask every other replica to stop the run, if one executes it."""
+        ...
+
+    on_stop: StopHandler | None
+    """Called with a run id when another replica asks for that run to stop."""
+
     async def close(self) -> None:
         """Send what is still queued and let connections go."""
         ...
@@ -85,6 +99,7 @@ class LocalEvents:
 
     def __init__(self) -> None:
         self._queues: defaultdict[str, list[asyncio.Queue[Event]]] = defaultdict(list)
+        self.on_stop: StopHandler | None = None
 
     async def start(self) -> None:
         """Nothing to connect."""
@@ -122,6 +137,9 @@ class LocalEvents:
         """Deliver a run's `end` event."""
         self.publish(run_id, *end_event(run_id, status))
 
+    def request_stop(self, run_id: str) -> None:
+        """No other replica: a run not executing here is not executing anywhere."""
+
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -149,18 +167,22 @@ class RedisEvents(LocalEvents):
         await self._pubsub.connect()  # type: ignore[no-untyped-call]
         self._reader = asyncio.create_task(self._receive())
         self._sender = asyncio.create_task(self._send())
+        await self._subscribe_remote(CONTROL)
+
+    async def _subscribe_remote(self, channel: str) -> None:
+        async with self._control:
+            if channel not in self._remote:
+                ack = self._acks[channel] = asyncio.get_running_loop().create_future()
+                await self._pubsub.subscribe(self._prefix + channel)
+                await asyncio.wait_for(ack, SUBSCRIBE_TIMEOUT)
+                self._remote.add(channel)
 
     async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
         """A queue that receives the channel's events, here and from other replicas, from now
         on: it returns once Redis confirms the subscription."""
         queue = self._add(channel)
         try:
-            async with self._control:
-                if channel not in self._remote:
-                    ack = self._acks[channel] = asyncio.get_running_loop().create_future()
-                    await self._pubsub.subscribe(self._prefix + channel)
-                    await asyncio.wait_for(ack, SUBSCRIBE_TIMEOUT)
-                    self._remote.add(channel)
+            await self._subscribe_remote(channel)
         except BaseException:
             super().unsubscribe(channel, queue)
             raise
@@ -184,9 +206,16 @@ class RedisEvents(LocalEvents):
         """Always: a client of another replica may be streaming the channel."""
         return True
 
+    def request_stop(self, run_id: str) -> None:
+        """Publish the request on the control channel, for the replica executing the run."""
+        self._queue_remote(CONTROL, "stop", run_id)
+
     def publish(self, channel: str, event: str, data: Any) -> None:
         """Deliver to this process's subscribers now, and queue it for the other replicas."""
         super().publish(channel, event, data)
+        self._queue_remote(channel, event, data)
+
+    def _queue_remote(self, channel: str, event: str, data: Any) -> None:
         # The origin leads, outside the JSON: a replica skips its own events, which come
         # back to it whenever one of its clients streams the channel, without parsing them.
         message = self._origin + b" " + to_json({"event": event, "data": data})
@@ -227,9 +256,14 @@ class RedisEvents(LocalEvents):
                 ack.set_result(None)
         elif message["type"] == "message":
             origin, _, text = message["data"].partition(b" ")
-            if origin != self._origin:
-                body = orjson.loads(text)
-                self._deliver(channel, (body["event"], body["data"]))
+            if origin == self._origin:
+                return
+            body = orjson.loads(text)
+            if channel == CONTROL:
+                if body["event"] == "stop" and self.on_stop is not None:
+                    self.on_stop(str(body["data"]))
+                return
+            self._deliver(channel, (body["event"], body["data"]))
 
     async def close(self) -> None:
         """Send what is queued, then stop the tasks and close the connections."""

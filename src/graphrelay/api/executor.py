@@ -31,6 +31,7 @@ from graphrelay.ports import Ledger, ThreadLocks
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+STOP_WAIT = 10.0  # how long a stop waits for the replica that executes the run
 WebhookSender = Callable[[str, str, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
@@ -61,6 +62,7 @@ class RunExecutor:
         self._runs: dict[str, tuple[RunRecord, asyncio.Task[StateSnapshot | None]]] = {}
         self._leased: set[str] = set()  # runs whose lease this process renews
         self.webhook_sender: WebhookSender | None = None
+        events.on_stop = self._stop_requested
 
     def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run `coroutine` as a task that `drain` waits for."""
@@ -158,6 +160,45 @@ class RunExecutor:
         _, task = local
         task.cancel()
         await asyncio.wait({task})
+        return True
+
+    async def stop(self, run_id: str, wait: float = STOP_WAIT) -> bool:
+        """Stop a run wherever it executes; True once it has ended.
+
+        A run of this process is cancelled here. A run whose lease ran out (its process died)
+        is claimed and ended here. Any other is asked to stop on every replica, and awaited
+        for up to `wait` seconds: False if none stopped it by then.
+        """
+        if await self.cancel(run_id):
+            return True
+        if await self._end_orphan(run_id):
+            return True
+        self.events.request_stop(run_id)
+        try:
+            await asyncio.wait_for(self.join(run_id), wait)
+        except TimeoutError:
+            return False
+        return True
+
+    def _stop_requested(self, run_id: str) -> None:
+        """Another replica asks for `run_id` to stop: cancel it if it runs here."""
+        if run_id in self._runs:
+            log.info("run %s stopped at another replica's request", run_id)
+            self.spawn(self.cancel(run_id))
+
+    async def _end_orphan(self, run_id: str) -> bool:
+        """End, as interrupted, a run whose lease ran out; True if it was one."""
+        if run_id not in await self.leases.expired():
+            return False
+        if not await self.leases.claim(run_id, self.owner, self.lease_seconds):
+            return False  # another replica took it over just now
+        try:
+            run = await self.store.get_run(run_id)
+            if run is not None and run.status in ("pending", "running"):
+                await self._set_run(run, "interrupted", await self._status_now(run))
+                self.events.finish(run_id, "interrupted")
+        finally:
+            await self.leases.release(run_id)
         return True
 
     def wake(self, thread_id: str) -> None:

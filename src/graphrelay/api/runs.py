@@ -20,7 +20,13 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 from graphrelay.api.auth import authenticate
 from graphrelay.api.errors import conflict, documented, not_found
 from graphrelay.api.events import END, Event, end_event, thread_channel, to_json
-from graphrelay.api.executor import STREAM_MODES, graph_input_of, stream_modes, thread_config
+from graphrelay.api.executor import (
+    STOP_WAIT,
+    STREAM_MODES,
+    graph_input_of,
+    stream_modes,
+    thread_config,
+)
 from graphrelay.api.records import RunRecord, now
 from graphrelay.api.runtime import ApiRuntime
 from graphrelay.api.serialize import interrupt_json
@@ -118,8 +124,9 @@ def _check_rollback(runtime: ApiRuntime) -> None:
 
 
 async def _stop(runtime: ApiRuntime, run: RunRecord, *, rollback: bool) -> bool:
-    """Cancel a run of this process; with `rollback`, delete it and what it wrote."""
-    if not await runtime.executor.cancel(run.run_id):
+    """Stop a run on whichever replica executes it; with `rollback`, delete it and what it
+    wrote. False if no replica stopped it in time."""
+    if not await runtime.executor.stop(run.run_id):
         return False
     if rollback:
         await runtime.checkpointer.adelete_for_runs([run.run_id])
@@ -236,7 +243,7 @@ async def _next_event(
 
 
 async def _cancel_left_run(runtime: ApiRuntime, run_id: str) -> None:
-    if await runtime.executor.cancel(run_id):
+    if await runtime.executor.stop(run_id):
         log.info("run %s cancelled: its client disconnected", run_id)
 
 
@@ -340,5 +347,5 @@ async def cancel_run(
     if action == "rollback":
         _check_rollback(runtime)
     if not await _stop(runtime, run, rollback=action == "rollback"):
-        raise conflict(f"run {run_id} is not running in this process")
+        raise conflict(f"no replica stopped run {run_id} in {STOP_WAIT:g} s; try again")
     return Response(status_code=204 if wait else 202)

@@ -1,0 +1,69 @@
+"""Stopping a run that no live process executes: its lease ran out, so the replica asked to
+stop it claims the run and ends it as interrupted, instead of waiting for a takeover."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
+
+from graphrelay.api.events import LocalEvents
+from graphrelay.api.executor import RunExecutor
+from graphrelay.api.leases import SqliteLeases
+from graphrelay.api.records import RunRecord, ThreadRecord
+from graphrelay.api.store import RunStore, SqliteDocuments
+from graphrelay.bridge.ledger_sqlite import SqliteLedger
+from graphrelay.bridge.locks import LocalThreadLocks
+
+
+class Nothing(TypedDict, total=False):
+    done: bool
+
+
+def _executor(tmp_path: Path) -> RunExecutor:
+    builder = StateGraph(Nothing)
+    builder.add_node("noop", lambda state: {"done": True})
+    builder.add_edge(START, "noop")
+    graphs: dict[str, Any] = {"noop": builder.compile(checkpointer=InMemorySaver())}
+    return RunExecutor(
+        graphs,
+        SqliteLedger(tmp_path / "ledger.sqlite"),
+        LocalThreadLocks(),
+        RunStore(SqliteDocuments(tmp_path / "runs.sqlite")),
+        SqliteLeases(tmp_path / "runs.sqlite"),
+        LocalEvents(),
+    )
+
+
+async def test_a_run_whose_process_died_is_ended_by_the_replica_asked_to_stop_it(
+    tmp_path: Path,
+) -> None:
+    executor = _executor(tmp_path)
+    thread = ThreadRecord(graph_id="noop", status="busy")
+    run = RunRecord(thread_id=thread.thread_id, assistant_id="noop", status="running")
+    await executor.store.start_run(thread, run)
+    await executor.leases.grant(run.run_id, "a-process-that-died", 0.01)
+    await asyncio.sleep(0.05)
+    ended = await executor.events.subscribe(run.run_id)
+
+    assert await executor.stop(run.run_id, wait=0.1)
+
+    stored = await executor.store.get_run(run.run_id)
+    assert stored is not None and stored.status == "interrupted"
+    assert (await executor.store.get_thread(thread.thread_id)).status == "idle"  # type: ignore[union-attr]
+    assert ended.get_nowait() == ("end", {"run_id": run.run_id, "status": "interrupted"})
+    assert await executor.leases.expired() == []  # released: nobody takes it over now
+
+
+async def test_a_run_that_no_replica_stops_in_time_is_reported(tmp_path: Path) -> None:
+    executor = _executor(tmp_path)
+    thread = ThreadRecord(graph_id="noop", status="busy")
+    run = RunRecord(thread_id=thread.thread_id, assistant_id="noop", status="running")
+    await executor.store.start_run(thread, run)
+    await executor.leases.grant(run.run_id, "a-live-process-elsewhere", 60)
+
+    assert not await executor.stop(run.run_id, wait=0.2)
+    assert (await executor.store.get_run(run.run_id)).status == "running"  # type: ignore[union-attr]
