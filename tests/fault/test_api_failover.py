@@ -187,11 +187,9 @@ def test_multitask_interrupt_on_the_other_replica_stops_the_active_run(replicas:
 
     second.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="interrupt")
 
-    replicas.wait_for(
-        "the new run to answer",
-        lambda: final_answer(dict(second.threads.get_state(thread_id))) == "answer: echo: hello",
-        timeout=60,
-    )
+    state = replicas.wait_done(thread_id)
+
+    assert final_answer(state) == "answer: echo: hello"
     assert first.runs.get(thread_id, active)["status"] == "interrupted"
 
 
