@@ -107,13 +107,8 @@ def _said(values: dict[str, Any], text: str) -> bool:
 
 
 def test_killed_replica_run_is_finished_by_the_other(replicas: Stack) -> None:
-    first, second = replicas.sdk("api"), replicas.sdk("api2")
-    thread_id = first.threads.create()["thread_id"]
-    question = {"messages": [{"role": "user", "content": "block the run"}]}
-    run_id = first.runs.create(thread_id, "agent", input=question)["run_id"]
-    replicas.wait_for(
-        "the run to start", lambda: second.runs.get(thread_id, run_id)["status"] == "running"
-    )
+    second = replicas.sdk("api2")
+    thread_id, run_id = _blocked_run(replicas)
 
     dead = replicas.processes.pop("api")
     os.killpg(dead.pid, signal.SIGKILL)

@@ -54,3 +54,12 @@ def stack(request: pytest.FixtureRequest) -> Stack:
     """Each test that takes `stack` runs once per profile."""
     result: Stack = request.getfixturevalue(f"{request.param}_stack")
     return result
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A fresh Redis key prefix in the test db, its keys removed after the test."""
+    services.check_redis()
+    name = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    services.clear_prefix(name)

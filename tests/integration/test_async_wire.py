@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
 
 from graphrelay.async_wire import AsyncWire
 from tests.support import services
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    services.check_redis()
-    name = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    services.clear_prefix(name)
 
 
 async def test_replies_in_order_plain_and_atomic(prefix: str) -> None:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import redis
 
 from graphrelay.state import wire as wire_module
 from graphrelay.state.wire import Wire
 from tests.support import services
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    services.check_redis()
-    name = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    services.clear_prefix(name)
 
 
 def test_a_batch_gives_every_reply_and_an_atomic_one_the_exec_replies(prefix: str) -> None:
