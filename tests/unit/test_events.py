@@ -1,15 +1,22 @@
 """Run events over real Redis pub/sub: a subscriber on one replica gets another replica's
-events in order, and a replica's own subscribers get each of its events once."""
+events in order, and a replica's own subscribers get each of its events once; event data is
+encoded as FastAPI would encode it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
+import orjson
 import pytest
+from fastapi.encoders import jsonable_encoder
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.types import Interrupt
 
-from graphrelay.api.events import END, Event, LocalEvents, RedisEvents
+from graphrelay.api.events import END, Event, LocalEvents, RedisEvents, to_json
 from tests.support import services
 
 
@@ -76,3 +83,20 @@ async def test_local_events_stay_in_the_process() -> None:
 
     assert await _take(queue, 1) == [("values", {"n": 1})]
     assert queue.empty() and not events.wanted("run-1")
+
+
+def test_event_data_is_encoded_as_jsonable_encoder_would() -> None:
+    state = {
+        "messages": [
+            HumanMessage("hi", id="1"),
+            AIMessage("", tool_calls=[{"name": "t", "args": {"n": 1}, "id": "c"}], id="2"),
+        ],
+        "__interrupt__": (Interrupt(value={"task_id": "gr-1"}, id="i"),),
+        "tags": {"only"},
+        "at": datetime(2026, 11, 24, tzinfo=UTC),
+        7: "a key that is not text",
+    }
+
+    as_before = json.loads(json.dumps(jsonable_encoder(state)))  # what the API used to send
+    assert orjson.loads(to_json(state)) == as_before
+    assert orjson.loads(to_json({"x": orjson.Fragment(to_json(state))})) == {"x": as_before}

@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
+import orjson
 from fastapi.encoders import jsonable_encoder
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot, StreamMode
 
-from graphrelay.api.events import RunEvents, thread_channel
+from graphrelay.api.events import RunEvents, thread_channel, to_json
 from graphrelay.api.leases import RunLeases
 from graphrelay.api.records import RunRecord, RunStatus, ThreadRecord, ThreadStatus, now
 from graphrelay.api.store import RunStore
@@ -295,7 +296,8 @@ class RunExecutor:
             mode, chunk = part[-2], part[-1]
             channels = [run.run_id, thread_channel(run.thread_id)]
             if any(self.events.wanted(channel) for channel in channels):
-                name, data = event_name(mode, namespace), jsonable_encoder(chunk)
+                # Encoded once for every channel and subscriber.
+                name, data = event_name(mode, namespace), orjson.Fragment(to_json(chunk))
                 for channel in channels:
                     self.events.publish(channel, name, data)
 
