@@ -33,17 +33,12 @@ import hiredis
 import redis
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
-from graphrelay.redis_clients import RETRIES
+from graphrelay.redis_clients import RETRIES, backoff
 from graphrelay.state.wire import Command, raise_errors
 
 CONNECT_TIMEOUT = 10.0
 REPLY_TIMEOUT = 30.0
 WATCH_INTERVAL = 1.0
-
-
-def _backoff(attempt: int) -> float:
-    """Seconds before retry `attempt` (0.05 s doubling to 2 s: about 15 s for all retries)."""
-    return float(min(2.0, 0.05 * 2**attempt))
 
 
 class _Batch:
@@ -173,6 +168,7 @@ class AsyncWire:
         return list(results)
 
     async def _round_trip(self, commands: Sequence[Command]) -> list[Any]:
+        delays = backoff()
         for attempt in range(self._retries + 1):
             try:
                 link = self._links.get(asyncio.get_running_loop())
@@ -182,7 +178,7 @@ class AsyncWire:
             except (redis.ConnectionError, redis.TimeoutError):
                 if attempt == self._retries:
                     raise
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(delays.compute(attempt))
         raise AssertionError("unreachable")
 
     async def _link(self) -> _Link:

@@ -29,7 +29,7 @@ RETRIES = 12  # backoff 0.05 s doubling to 2 s: about 15 s in all
 RETRY_ON = [RedisConnectionError, RedisTimeoutError]
 
 
-def _backoff() -> ExponentialBackoff:
+def backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=2.0, base=0.05)
 
 
@@ -46,13 +46,13 @@ def _pool_options(decode_responses: bool, retry: Retry | AsyncRetry) -> dict[str
 
 def sync_client(url: str, *, decode_responses: bool = False) -> redis.Redis:
     """A client for threads, sharing a blocking pool."""
-    options = _pool_options(decode_responses, Retry(_backoff(), RETRIES))
+    options = _pool_options(decode_responses, Retry(backoff(), RETRIES))
     return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **options))
 
 
 def async_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
     """A client for one event loop, with a blocking pool."""
-    options = _pool_options(decode_responses, AsyncRetry(_backoff(), RETRIES))
+    options = _pool_options(decode_responses, AsyncRetry(backoff(), RETRIES))
     return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **options))
 
 

@@ -320,12 +320,8 @@ class RunExecutor:
                 return
             # A run of a process that died is still the thread's until a replica takes it
             # over and ends it: the thread stays busy, even if its state waits on nothing.
-            if not await self._has_active_run(thread_id):
+            if not await self.store.active_runs(thread_id):
                 await self.store.set_thread_status(thread_id, status_of(state))
-
-    async def _has_active_run(self, thread_id: str) -> bool:
-        runs = await self.store.runs_of(thread_id)
-        return any(run.status in ("pending", "running") for run in runs)
 
     async def _resume_ready(self, graph_id: str, thread_id: str) -> StateSnapshot:
         """Resume with stored outcomes until none is left; the thread's state then. The

@@ -112,8 +112,7 @@ async def _make_room(runtime: ApiRuntime, thread_id: str, strategy: str) -> None
         return  # the thread lock runs it after the active ones
     if strategy == "rollback":
         _check_rollback(runtime)
-    runs = await runtime.store.runs_of(thread_id)
-    for active in (run for run in runs if run.status in ("pending", "running")):
+    for active in await runtime.store.active_runs(thread_id):
         await _stop(runtime, active, rollback=strategy == "rollback")
 
 

@@ -30,6 +30,7 @@ from graphrelay.sqlite import ThreadLocalSqlite
 
 Doc = TypeVar("Doc", bound=BaseModel)
 ALL_THREADS = "all-threads"
+ACTIVE = ("pending", "running")  # run statuses of a run not yet ended
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,10 @@ class RunStore:
         """A thread's runs, oldest first."""
         docs = await self._docs.children("run", thread_id)
         return [RunRecord.model_validate_json(doc) for doc in docs]
+
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        """A thread's pending and running runs, oldest first."""
+        return [run for run in await self.runs_of(thread_id) if run.status in ACTIVE]
 
 
 def _thread_entries(thread: ThreadRecord) -> tuple[Entry, Entry]:
