@@ -2,10 +2,11 @@
 pipeline their commands on one shared connection.
 
 Why not `redis.asyncio`: with 300 coroutines making MULTI/EXEC and GET round trips, redis-py's
-asyncio client cost about 270 µs of CPU per round trip on our 2-core machine (a pooled
-connection checked out and back, a timeout scope and a retry wrapper per command), and this
-driver 22 µs. The API makes dozens of round trips for every agent run (run records, leases,
-thread locks, checkpoints, events), so that difference was a large part of its CPU.
+asyncio client cost 215 µs of CPU per round trip on our 2-core machine (a pooled connection
+checked out and back, a timeout scope and a retry wrapper per command), and this driver 9 µs
+(`benchmarks/redis_drivers.py`). The API makes dozens of round trips for every agent run
+(run records, leases, thread locks, checkpoints, events), so that difference was a large part
+of its CPU.
 
 Redis answers a connection's commands in the order it got them, so one connection serves
 every coroutine: a batch is packed by hiredis and queued whole (a MULTI..EXEC batch stays
