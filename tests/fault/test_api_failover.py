@@ -18,6 +18,7 @@ from langgraph_sdk import get_client
 from graphrelay.bridge.records import TaskStatus
 from graphrelay.processes import free_port
 from tests.support import services
+from tests.support.balancer import balancer
 from tests.support.stack import Stack, final_answer, production_env, tool_messages
 
 QUESTION = {"messages": [{"role": "user", "content": "hello there"}]}
@@ -110,9 +111,7 @@ def test_killed_replica_run_is_finished_by_the_other(replicas: Stack) -> None:
     second = replicas.sdk("api2")
     thread_id, run_id = _blocked_run(replicas)
 
-    dead = replicas.processes.pop("api")
-    os.killpg(dead.pid, signal.SIGKILL)
-    dead.wait()
+    _kill(replicas, "api")
 
     finished = replicas.wait_for(
         "the takeover",
@@ -122,6 +121,42 @@ def test_killed_replica_run_is_finished_by_the_other(replicas: Stack) -> None:
     assert finished["metadata"]["taken_over_by"] == finished["metadata"]["executed_by"]
     state = dict(second.threads.get_state(thread_id))
     assert final_answer(state) == "unblocked: unblocked"
+
+
+async def test_a_stream_cut_by_a_killed_replica_goes_on_from_the_other(replicas: Stack) -> None:
+    """Behind a load balancer, a client streams a resumable run from the first replica, which
+    is SIGKILLed mid-run. The SDK reconnects by itself (to the stream's `Location`, with
+    `Last-Event-ID`) and lands on the second replica, which takes the run over: the client
+    sees the run to its end, with no event twice."""
+    ports = [int(replicas.url(name).rsplit(":", 1)[1]) for name in ("api", "api2")]
+    question = {"messages": [{"role": "user", "content": "block the run"}]}
+    parts: list[Any] = []
+    async with balancer(ports) as url:
+        client = get_client(url=url, api_key=None)
+        thread_id = (await client.threads.create())["thread_id"]
+        modes = ["values", "updates"]
+        stream = client.runs.stream(
+            thread_id, "agent", input=question, stream_mode=modes, stream_resumable=True
+        )
+        async for part in stream:
+            parts.append(part)
+            if part.event == "updates" and "model" in part.data and "api" in replicas.processes:
+                _kill(replicas, "api")  # the model called `block`: the run is mid-tool
+
+    kept = [part for part in parts if part.event != "metadata"]
+    ids = [tuple(map(int, part.id.split("-"))) for part in kept]
+    assert [part.event for part in parts].count("metadata") == 2  # one per connection
+    assert ids == sorted(set(ids))  # no event twice, none out of order
+    assert kept[-1].event == "end" and kept[-1].data["status"] == "success"
+    assert any(p.event == "values" and _said(p.data, "unblocked: unblocked") for p in kept)
+    run = replicas.sdk("api2").runs.get(thread_id, parts[0].data["run_id"])
+    assert run["metadata"]["taken_over_by"] == run["metadata"]["executed_by"]
+
+
+def _kill(stack: Stack, name: str) -> None:
+    dead = stack.processes.pop(name)
+    os.killpg(dead.pid, signal.SIGKILL)
+    dead.wait()
 
 
 def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None:
@@ -135,9 +170,7 @@ def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None
         return next((r for r in runs if r["status"] == "running" and _resumes(r)), None)
 
     resume = replicas.wait_for("the resume run to start", resuming)
-    dead = replicas.processes.pop("api2")
-    os.killpg(dead.pid, signal.SIGKILL)
-    dead.wait()
+    _kill(replicas, "api2")
 
     finished = replicas.wait_for(
         "the takeover of the resume",

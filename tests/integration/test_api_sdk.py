@@ -169,6 +169,51 @@ async def test_stream_shows_the_suspension_then_the_thread_resumes_by_itself(
     assert final_answer(state) == "answer: echo: hello"
 
 
+async def test_a_resumable_stream_is_joined_again_after_the_last_event_seen(
+    stack: Stack,
+) -> None:
+    client = get_client(url=stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+    streamed = [
+        part
+        async for part in client.runs.stream(
+            thread_id, "agent", input=QUESTION, stream_mode=["values", "updates"],
+            stream_resumable=True,
+        )
+    ]  # fmt: skip
+    run_id, kept = streamed[0].data["run_id"], streamed[1:]
+
+    again = client.runs.join_stream(thread_id, run_id, last_event_id=kept[1].id)
+    rejoined = [part async for part in again]
+    from_start = [p async for p in client.runs.join_stream(thread_id, run_id, last_event_id="-1")]
+
+    assert kept[-1].event == "end" and kept[-1].data["status"] == "success"
+    assert all(part.id for part in kept) and len({part.id for part in kept}) == len(kept)
+    assert rejoined[0].event == from_start[0].event == "metadata"
+    assert rejoined[1:] == kept[2:]
+    assert from_start[1:] == kept
+
+
+async def test_stream_resumption_errors_say_what_to_do(embedded_stack: Stack) -> None:
+    client = get_client(url=embedded_stack.base_url, api_key=None)
+    thread_id = (await client.threads.create())["thread_id"]
+    live = await client.runs.create(thread_id, "agent", input=QUESTION)
+
+    async def refusal(stream: Any) -> tuple[int, str]:
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            [part async for part in stream]
+        return refused.value.response.status_code, refused.value.response.json()["detail"]
+
+    run_id = live["run_id"]
+    not_kept = await refusal(client.runs.join_stream(thread_id, run_id, last_event_id="-1"))
+    bad_id = await refusal(client.runs.join_stream(thread_id, run_id, last_event_id="x"))
+    on_thread = await refusal(await client.threads.join_stream(thread_id, last_event_id="3"))
+
+    assert not_kept[0] == 409 and "stream_resumable" in not_kept[1]
+    assert bad_id[0] == 400 and "not an event id" in bad_id[1]
+    assert on_thread[0] == 400 and "live only" in on_thread[1]
+
+
 def test_unknown_stream_mode_is_422(embedded_stack: Stack) -> None:
     client = embedded_stack.sdk()
     thread_id = client.threads.create()["thread_id"]

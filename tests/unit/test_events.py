@@ -1,6 +1,7 @@
 """Run events over real Redis pub/sub: a subscriber on one replica gets another replica's
-events in order, and a replica's own subscribers get each of its events once; event data is
-encoded as FastAPI would encode it."""
+events in order, and a replica's own subscribers get each of its events once; kept events
+(resumable streams) replay after any id they were given, on any replica, each once; event
+data is encoded as FastAPI would encode it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from fastapi.encoders import jsonable_encoder
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import Interrupt
 
-from graphrelay.api.events import END, Event, LocalEvents, RedisEvents, to_json
+from graphrelay.api.events import (
+    END,
+    FROM_START,
+    Event,
+    LocalEvents,
+    RedisEvents,
+    RunEvents,
+    to_json,
+    valid_event_id,
+)
 from tests.support import services
 
 
@@ -47,14 +57,14 @@ async def test_another_replicas_events_arrive_in_order_and_own_ones_once(
         first.publish("run-1", "values", {"n": n})
     first.finish("run-1", "success")
 
-    expected = [("values", {"n": n}) for n in range(5)] + [
-        (END, {"run_id": "run-1", "status": "success"})
+    expected = [Event("values", {"n": n}) for n in range(5)] + [
+        Event(END, {"run_id": "run-1", "status": "success"})
     ]
     assert await _take(there, 6) == expected
     assert await _take(here, 6) == expected
     # A marker from the second replica comes after any echo of the first's own events.
     second.publish("run-1", "marker", {})
-    assert await _take(here, 1) == [("marker", {})]
+    assert await _take(here, 1) == [Event("marker", {})]
     assert here.empty()
 
 
@@ -68,7 +78,7 @@ async def test_unsubscribed_replicas_get_nothing(
 
     second.publish("thread:t", "custom", {"fraction": 0.5})
 
-    assert await _take(watcher, 1) == [("custom", {"fraction": 0.5})]
+    assert await _take(watcher, 1) == [Event("custom", {"fraction": 0.5})]
     assert there.empty()
 
 
@@ -81,8 +91,73 @@ async def test_local_events_stay_in_the_process() -> None:
     events.unsubscribe("run-1", queue)
     events.publish("run-1", "values", {"n": 2})
 
-    assert await _take(queue, 1) == [("values", {"n": 1})]
+    assert await _take(queue, 1) == [Event("values", {"n": 1})]
     assert queue.empty() and not events.wanted("run-1")
+
+
+async def _kept_run(events: RunEvents, run_id: str, count: int) -> list[Event]:
+    """Publish `count` kept events and the end of `run_id`; what a subscriber from the
+    start saw (with their ids)."""
+    watcher = await events.subscribe(run_id, FROM_START)
+    for n in range(count):
+        events.publish(run_id, "values", {"n": n}, keep=True)
+    events.finish(run_id, "success", keep=True)
+    seen = await _take(watcher, count + 1)
+    events.unsubscribe(run_id, watcher)
+    return seen
+
+
+async def test_kept_events_replay_after_the_id_given_on_one_process() -> None:
+    events = LocalEvents()
+    seen = await _kept_run(events, "run-1", 4)
+
+    again = await events.subscribe("run-1", seen[1].id)
+
+    assert [event.data for event in seen[:4]] == [{"n": n} for n in range(4)]
+    assert all(event.id for event in seen) and len({event.id for event in seen}) == 5
+    assert await _take(again, 3) == seen[2:]
+    assert again.empty()
+    assert (await events.subscribe("run-1")).empty()  # without an id: from now on only
+
+
+async def test_kept_events_replay_on_another_replica_with_the_same_ids(
+    replicas: tuple[RedisEvents, RedisEvents],
+) -> None:
+    first, second = replicas
+    seen = await _kept_run(first, "run-2", 4)  # its own subscriber: each event once
+
+    resumed = await second.subscribe("run-2", seen[1].id)
+
+    assert [event.data for event in seen[:4]] == [{"n": n} for n in range(4)]
+    assert seen[-1] == Event(END, {"run_id": "run-2", "status": "success"}, seen[-1].id)
+    assert await _take(resumed, 3) == seen[2:]
+    await asyncio.sleep(0.1)
+    assert resumed.empty()
+
+
+async def test_a_replay_racing_live_events_gives_each_event_once_in_order(
+    replicas: tuple[RedisEvents, RedisEvents],
+) -> None:
+    first, second = replicas
+
+    async def publish() -> None:
+        for n in range(300):
+            first.publish("run-3", "values", {"n": n}, keep=True)
+            if n % 20 == 0:
+                await asyncio.sleep(0)  # let the sender flush while the replay reads
+
+    publishing = asyncio.create_task(publish())
+    queue = await second.subscribe("run-3", FROM_START)
+    await publishing
+
+    assert [event.data["n"] for event in await _take(queue, 300)] == list(range(300))
+    await asyncio.sleep(0.1)
+    assert queue.empty()
+
+
+def test_event_ids_are_checked() -> None:
+    assert all(map(valid_event_id, ["-1", "17", "1732420000000-3"]))
+    assert not any(map(valid_event_id, ["", "-2", "abc", "1-2-3", "1-", "(5", "9" * 30]))
 
 
 def test_event_data_is_encoded_as_jsonable_encoder_would() -> None:

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 
-from graphrelay.api.events import LocalEvents
+from graphrelay.api.events import Event, LocalEvents
 from graphrelay.api.executor import RunExecutor
 from graphrelay.api.leases import SqliteLeases
 from graphrelay.api.records import RunRecord, ThreadRecord
@@ -54,7 +54,7 @@ async def test_a_run_whose_process_died_is_ended_by_the_replica_asked_to_stop_it
     stored = await executor.store.get_run(run.run_id)
     assert stored is not None and stored.status == "interrupted"
     assert (await executor.store.get_thread(thread.thread_id)).status == "idle"  # type: ignore[union-attr]
-    assert ended.get_nowait() == ("end", {"run_id": run.run_id, "status": "interrupted"})
+    assert ended.get_nowait() == Event("end", {"run_id": run.run_id, "status": "interrupted"})
     assert await executor.leases.expired() == []  # released: nobody takes it over now
 
 

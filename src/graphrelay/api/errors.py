@@ -19,6 +19,11 @@ def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
+def bad_request(message: str) -> HTTPException:
+    """400 for a request the API cannot act on as sent."""
+    return HTTPException(status_code=400, detail=message)
+
+
 def not_found(what: str, ident: str) -> HTTPException:
     """404 for an id that does not exist (or is not the caller's)."""
     return HTTPException(status_code=404, detail=f"{what} {ident} not found")

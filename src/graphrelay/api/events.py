@@ -10,6 +10,14 @@ from any replica: events reach the local subscribers at once, and are PUBLISHed 
 on Redis only to the channels their clients stream. A replica drops its own events when
 they come back.
 
+A run started with `stream_resumable` keeps its events: each gets an id (the SSE `id`), and
+a client that lost its stream subscribes again with the last id it saw (`Last-Event-ID`) and
+first gets every kept event after it. `LocalEvents` keeps them in memory; `RedisEvents` in a
+Redis stream per run, appended and published in one Lua call, so the id a replica's clients
+see is the one every replica sees, and a subscriber that replays from the stream and listens
+on pub/sub can tell the two copies of an event apart. Kept events expire `KEEP_SECONDS` after
+the run's last one, and a run keeps at most about `KEEP_MAX`.
+
 Stop requests travel the same way: a replica asked to stop a run it does not execute
 publishes the request on the control channel, which every replica subscribes to, and the
 one executing the run stops it (`on_stop`).
@@ -18,11 +26,13 @@ one executing the run stops it (`on_stop`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import re
 import uuid
-from collections import defaultdict
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 import redis.asyncio as aioredis
@@ -35,11 +45,32 @@ from graphrelay.redis_clients import async_client
 
 log = logging.getLogger(__name__)
 
-Event = tuple[str, Any]  # (SSE event name, JSON-able data)
 END = "end"
 SUBSCRIBE_TIMEOUT = 10.0
 CONTROL = "!control"  # not a run id (a UUID) nor a thread channel
 StopHandler = Callable[[str], None]
+KEEP_SECONDS = 3600  # how long a resumable run's events are kept after its last one
+KEEP_MAX = 10_000  # events kept per run (Redis trims to about this many, oldest first)
+FROM_START = "-1"  # the Last-Event-ID that replays a run's kept events from the first
+_EVENT_ID = re.compile(r"-1|\d{1,20}(-\d{1,20})?")
+
+
+class Event(NamedTuple):
+    """One event of a stream."""
+
+    name: str  # the SSE event name
+    data: Any  # JSON-able
+    id: str | None = None  # set on kept events: the SSE id a client resumes after
+
+
+def valid_event_id(text: str) -> bool:
+    """Whether `text` can be an id this server gave an event, or `FROM_START`."""
+    return _EVENT_ID.fullmatch(text) is not None
+
+
+def _order(event_id: str) -> tuple[int, ...]:
+    """Sortable form of an event id (`N` in one process, `MS-SEQ` from Redis)."""
+    return (-1,) if event_id == FROM_START else tuple(map(int, event_id.split("-")))
 
 
 def to_json(data: Any) -> bytes:
@@ -67,7 +98,7 @@ def thread_channel(thread_id: str) -> str:
 
 def end_event(run_id: str, status: str) -> Event:
     """The last event of a run's stream."""
-    return END, {"run_id": run_id, "status": status}
+    return Event(END, {"run_id": run_id, "status": status})
 
 
 class RunEvents(Protocol):
@@ -77,8 +108,9 @@ class RunEvents(Protocol):
         """Connect (before the first subscribe or publish)."""
         ...
 
-    async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
-        """A queue that receives the channel's events from now on."""
+    async def subscribe(self, channel: str, after: str | None = None) -> asyncio.Queue[Event]:
+        """A queue that receives the channel's events from now on; with `after` (an event id,
+        or `FROM_START`), first the channel's kept events after that one."""
         ...
 
     def unsubscribe(self, channel: str, queue: asyncio.Queue[Event]) -> None:
@@ -89,12 +121,13 @@ class RunEvents(Protocol):
         """False only when no one anywhere can be streaming the channel."""
         ...
 
-    def publish(self, channel: str, event: str, data: Any) -> None:
-        """Deliver one event to every subscriber of the channel."""
+    def publish(self, channel: str, event: str, data: Any, *, keep: bool = False) -> None:
+        """Deliver one event to every subscriber of the channel; with `keep`, also keep it,
+        under an id, for subscribers that come later with an earlier id."""
         ...
 
-    def finish(self, run_id: str, status: str) -> None:
-        """Deliver a run's `end` event; its subscribers then stop."""
+    def finish(self, run_id: str, status: str, *, keep: bool = False) -> None:
+        """Deliver (and with `keep`, keep) a run's `end` event; its subscribers then stop."""
         ...
 
     def request_stop(self, run_id: str) -> None:
@@ -114,14 +147,20 @@ class LocalEvents:
 
     def __init__(self) -> None:
         self._queues: defaultdict[str, list[asyncio.Queue[Event]]] = defaultdict(list)
+        self._kept: dict[str, deque[Event]] = {}
+        self._ids = itertools.count(1)  # one sequence for the process: ids only ever grow
         self.on_stop: StopHandler | None = None
 
     async def start(self) -> None:
         """Nothing to connect."""
 
-    async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
-        """A queue that receives the channel's events from now on."""
-        return self._add(channel)
+    async def subscribe(self, channel: str, after: str | None = None) -> asyncio.Queue[Event]:
+        """A queue that receives the channel's events from now on; with `after`, first the
+        channel's kept events after that id."""
+        queue = self._add(channel)
+        if after is not None:
+            _put_first(queue, self._kept.get(channel, ()), after)
+        return queue
 
     def _add(self, channel: str) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -140,17 +179,28 @@ class LocalEvents:
         """True while someone in this process streams the channel."""
         return bool(self._queues.get(channel))
 
-    def publish(self, channel: str, event: str, data: Any) -> None:
-        """Deliver one event to every subscriber of the channel."""
-        self._deliver(channel, (event, data))
+    def publish(self, channel: str, event: str, data: Any, *, keep: bool = False) -> None:
+        """Deliver one event to every subscriber of the channel (and keep it, with `keep`)."""
+        if not keep:
+            self._deliver(channel, Event(event, data))
+            return
+        kept = Event(event, data, str(next(self._ids)))
+        self._kept.setdefault(channel, deque(maxlen=KEEP_MAX)).append(kept)
+        self._deliver(channel, kept)
 
     def _deliver(self, channel: str, event: Event) -> None:
         for queue in self._queues.get(channel, []):
             queue.put_nowait(event)
 
-    def finish(self, run_id: str, status: str) -> None:
-        """Deliver a run's `end` event."""
-        self.publish(run_id, *end_event(run_id, status))
+    def finish(self, run_id: str, status: str, *, keep: bool = False) -> None:
+        """Deliver a run's `end` event; kept events are forgotten `KEEP_SECONDS` later."""
+        end = end_event(run_id, status)
+        self.publish(run_id, end.name, end.data, keep=keep)
+        if keep:
+            self._forget_later(run_id)
+
+    def _forget_later(self, channel: str) -> None:
+        asyncio.get_running_loop().call_later(KEEP_SECONDS, self._kept.pop, channel, None)
 
     def request_stop(self, run_id: str) -> None:
         """No other replica: a run not executing here is not executing anywhere."""
@@ -159,15 +209,27 @@ class LocalEvents:
         """Nothing to release."""
 
 
+# Keep one event and publish it with the id Redis gave it, in one step: a subscriber that
+# replays the stream and listens to the channel sees the same id in both.
+_KEEP_LUA = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', KEYS[2], '@' .. id .. ' ' .. ARGV[1])
+return id
+"""
+
+
 class RedisEvents(LocalEvents):
-    """RunEvents shared by every replica on one Redis, through pub/sub."""
+    """RunEvents shared by every replica on one Redis, through pub/sub (kept events also in a
+    Redis stream per run)."""
 
     def __init__(self, url: str, prefix: str) -> None:
         super().__init__()
         self._url = url
         self._prefix = f"{prefix}:events:"
+        self._kept_prefix = f"{prefix}:kept-events:"
         self._origin = uuid.uuid4().hex.encode()
-        self._outbox: list[tuple[str, bytes]] = []
+        self._outbox: list[tuple[Any, ...]] = []  # commands the sender task sends
         self._has_mail = asyncio.Event()
         self._remote: set[str] = set()  # channels this process is subscribed to on Redis
         self._acks: dict[str, asyncio.Future[None]] = {}
@@ -192,16 +254,28 @@ class RedisEvents(LocalEvents):
                 await asyncio.wait_for(ack, SUBSCRIBE_TIMEOUT)
                 self._remote.add(channel)
 
-    async def subscribe(self, channel: str) -> asyncio.Queue[Event]:
+    async def subscribe(self, channel: str, after: str | None = None) -> asyncio.Queue[Event]:
         """A queue that receives the channel's events, here and from other replicas, from now
-        on: it returns once Redis confirms the subscription."""
+        on: it returns once Redis confirms the subscription. With `after`, the kept events
+        after that id come first (read once subscribed, so none falls in between)."""
         queue = self._add(channel)
         try:
             await self._subscribe_remote(channel)
+            if after is not None:
+                _put_first(queue, await self._kept_after(channel, after), after)
         except BaseException:
             super().unsubscribe(channel, queue)
             raise
         return queue
+
+    async def _kept_after(self, channel: str, after: str) -> list[Event]:
+        start = "-" if after == FROM_START else f"({after}"
+        entries = await self._wire.call("XRANGE", self._kept_prefix + channel, start, "+")
+        kept = []
+        for entry_id, fields in entries:
+            body = orjson.loads(fields[1])
+            kept.append(Event(body["event"], body["data"], entry_id.decode()))
+        return kept
 
     def unsubscribe(self, channel: str, queue: asyncio.Queue[Event]) -> None:
         """Stop delivering to `queue`; leave the Redis channel in the background if unused."""
@@ -223,19 +297,31 @@ class RedisEvents(LocalEvents):
 
     def request_stop(self, run_id: str) -> None:
         """Publish the request on the control channel, for the replica executing the run."""
-        self._queue_remote(CONTROL, "stop", run_id)
+        self._queue_remote(CONTROL, to_json({"event": "stop", "data": run_id}))
 
-    def publish(self, channel: str, event: str, data: Any) -> None:
-        """Deliver to this process's subscribers now, and queue it for the other replicas."""
+    def publish(self, channel: str, event: str, data: Any, *, keep: bool = False) -> None:
+        """Deliver to this process's subscribers now, and queue it for the other replicas.
+        A kept event reaches this process's subscribers, too, only back from Redis, with the
+        id Redis gave it."""
+        body = to_json({"event": event, "data": data})
+        if keep:
+            self._mail("EVAL", _KEEP_LUA, 2, self._kept_prefix + channel, self._prefix + channel,
+                       body, KEEP_MAX, KEEP_SECONDS)  # fmt: skip
+            return
         super().publish(channel, event, data)
-        self._queue_remote(channel, event, data)
+        self._queue_remote(channel, body)
 
-    def _queue_remote(self, channel: str, event: str, data: Any) -> None:
+    def _queue_remote(self, channel: str, body: bytes) -> None:
         # The origin leads, outside the JSON: a replica skips its own events, which come
         # back to it whenever one of its clients streams the channel, without parsing them.
-        message = self._origin + b" " + to_json({"event": event, "data": data})
-        self._outbox.append((self._prefix + channel, message))
+        self._mail("PUBLISH", self._prefix + channel, self._origin + b" " + body)
+
+    def _mail(self, *command: Any) -> None:
+        self._outbox.append(command)
         self._has_mail.set()
+
+    def _forget_later(self, channel: str) -> None:
+        """Nothing to do: kept events expire in Redis by themselves."""
 
     async def _send(self) -> None:
         while True:
@@ -248,8 +334,8 @@ class RedisEvents(LocalEvents):
         if not batch:
             return
         try:
-            await self._wire.execute([("PUBLISH", channel, message) for channel, message in batch])
-        except RedisError:  # live events only: other replicas' streams miss this batch
+            await self._wire.execute(batch)
+        except RedisError:  # other replicas' streams, and resumes of kept ones, miss this batch
             log.exception("publishing %d events failed", len(batch))
 
     async def _receive(self) -> None:
@@ -278,7 +364,8 @@ class RedisEvents(LocalEvents):
                 if body["event"] == "stop" and self.on_stop is not None:
                     self.on_stop(str(body["data"]))
                 return
-            self._deliver(channel, (body["event"], body["data"]))
+            event_id = origin[1:].decode() if origin.startswith(b"@") else None
+            self._deliver(channel, Event(body["event"], body["data"], event_id))
 
     async def close(self) -> None:
         """Send what is queued, then stop the tasks and close the connections."""
@@ -289,6 +376,20 @@ class RedisEvents(LocalEvents):
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()
         self._wire.close()
+
+
+def _put_first(queue: asyncio.Queue[Event], kept: Iterable[Event], after: str) -> None:
+    """Put the kept events after `after` into `queue` ahead of the live ones it holds already,
+    dropping live copies of events that `kept` holds (or that came before `after`)."""
+    live = [queue.get_nowait() for _ in range(queue.qsize())]
+    seen = _order(after)
+    for event in kept:
+        if event.id is not None and _order(event.id) > seen:
+            queue.put_nowait(event)
+            seen = _order(event.id)
+    for event in live:
+        if event.id is None or _order(event.id) > seen:
+            queue.put_nowait(event)
 
 
 def open_events(ledger_url: str, prefix: str) -> RunEvents:

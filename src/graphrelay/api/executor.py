@@ -197,7 +197,7 @@ class RunExecutor:
             run = await self.store.get_run(run_id)
             if run is not None and run.status in ("pending", "running"):
                 await self._set_run(run, "interrupted", await self._status_now(run))
-                self.events.finish(run_id, "interrupted")
+                self._finish(run, "interrupted")
         finally:
             await self.leases.release(run_id)
         return True
@@ -227,7 +227,7 @@ class RunExecutor:
         except asyncio.CancelledError:
             if run.status == "pending":  # cancelled before it began (waiting for the lock)
                 await self._set_run(run, "interrupted", await self._status_now(run))
-                self.events.finish(run.run_id, "interrupted")
+                self._finish(run, "interrupted")
             raise
         finally:
             self._leased.discard(run.run_id)
@@ -252,18 +252,18 @@ class RunExecutor:
             state = await self._resume_ready(run.assistant_id, run.thread_id)
         except asyncio.CancelledError:
             await self._set_run(run, "interrupted", await self._status_now(run))
-            self.events.finish(run.run_id, "interrupted")
+            self._finish(run, "interrupted")
             raise
         except Exception as exc:
             log.exception("run %s failed", run.run_id)
             run.error = f"{type(exc).__name__}: {exc}"
-            self.events.publish(run.run_id, "error", {"error": type(exc).__name__,
-                                                      "message": str(exc)})  # fmt: skip
+            error = {"error": type(exc).__name__, "message": str(exc)}
+            self.events.publish(run.run_id, "error", error, keep=resumable(run))
             await self._set_run(run, "error", "error")
             await self._announce(run)
             return None
         await self._set_run(run, "success", status_of(state))
-        self.events.finish(run.run_id, "success")
+        self._finish(run, "success")
         await self._announce(run)
         return state
 
@@ -288,18 +288,18 @@ class RunExecutor:
         """Run the graph, publishing each chunk in the modes the run asked for."""
         modes = stream_modes(run.kwargs.get("stream_mode"))
         subgraphs = bool(run.kwargs.get("stream_subgraphs"))
+        keep, on_thread = resumable(run), thread_channel(run.thread_id)
         part: Any
         async for part in graph.astream(
             graph_input, config, stream_mode=[graph_mode(m) for m in modes], subgraphs=subgraphs
         ):
             namespace: tuple[str, ...] = part[0] if subgraphs else ()
             mode, chunk = part[-2], part[-1]
-            channels = [run.run_id, thread_channel(run.thread_id)]
-            if any(self.events.wanted(channel) for channel in channels):
+            if keep or self.events.wanted(run.run_id) or self.events.wanted(on_thread):
                 # Encoded once for every channel and subscriber.
                 name, data = event_name(mode, namespace), orjson.Fragment(to_json(chunk))
-                for channel in channels:
-                    self.events.publish(channel, name, data)
+                self.events.publish(run.run_id, name, data, keep=keep)
+                self.events.publish(on_thread, name, data)
 
     async def resume_thread(self, thread_id: str) -> None:
         """Under the thread's lock, resume it with every stored outcome it waits for.
@@ -366,18 +366,22 @@ class RunExecutor:
                 await self._mark_applied(run)
             except asyncio.CancelledError:
                 await self._set_run(run, "interrupted")
-                self.events.finish(run.run_id, "interrupted")
+                self._finish(run, "interrupted")
                 raise
             except Exception as exc:
                 run.error = f"{type(exc).__name__}: {exc}"
                 await self._set_run(run, "error", "error")
-                self.events.finish(run.run_id, "error")
+                self._finish(run, "error")
                 raise
             await self._set_run(run, "success")
-            self.events.finish(run.run_id, "success")
+            self._finish(run, "success")
         finally:
             self._leased.discard(run.run_id)
             await self.leases.release(run.run_id)
+
+    def _finish(self, run: RunRecord, status: RunStatus) -> None:
+        """Send the run's `end` event (kept if the run's stream is resumable)."""
+        self.events.finish(run.run_id, status, keep=resumable(run))
 
     async def settle(self, graph_id: str, thread_id: str) -> None:
         """Set the thread's status from its latest state."""
@@ -422,6 +426,11 @@ def graph_mode(sdk_mode: str) -> StreamMode:
 def event_name(mode: str, namespace: tuple[str, ...]) -> str:
     """The SSE event name: the mode, then `|`-joined subgraph namespace if any."""
     return "|".join([mode, *namespace])
+
+
+def resumable(run: RunRecord) -> bool:
+    """Whether the run keeps its events for clients that resume its stream."""
+    return bool(run.kwargs.get("stream_resumable"))
 
 
 def graph_input_of(kwargs: Mapping[str, Any]) -> Any:

@@ -12,18 +12,27 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from graphrelay.api.auth import authenticate
-from graphrelay.api.errors import conflict, documented, not_found
-from graphrelay.api.events import END, Event, end_event, thread_channel, to_json
+from graphrelay.api.errors import bad_request, conflict, documented, not_found
+from graphrelay.api.events import (
+    END,
+    FROM_START,
+    Event,
+    end_event,
+    thread_channel,
+    to_json,
+    valid_event_id,
+)
 from graphrelay.api.executor import (
     STOP_WAIT,
     STREAM_MODES,
     graph_input_of,
+    resumable,
     stream_modes,
     thread_config,
 )
@@ -35,6 +44,8 @@ from graphrelay.state import portable
 
 # How the OpenAPI document describes every streaming endpoint's 200.
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
+LAST_EVENT_ID = Header(None, alias="Last-Event-ID", description="resume after this event id")
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +78,7 @@ class RunCreate(BaseModel):
     webhook: HttpUrl | None = None
     stream_mode: str | list[str] | None = None
     stream_subgraphs: bool = False
+    stream_resumable: bool = False
     on_disconnect: Literal["cancel", "continue"] = "continue"
 
     @model_validator(mode="after")
@@ -151,10 +163,13 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
     runtime = runtime_of(request)
     run = await _start(request, thread_id, body)
     # Subscribing registers the queue before its first await, and the run has not had a
-    # chance to publish yet: nothing is missed.
-    queue = await runtime.executor.events.subscribe(run.run_id)
+    # chance to publish yet: nothing is missed. Kept events may reach this process only
+    # through Redis, so they are read back from the first.
+    after = FROM_START if body.stream_resumable else None
+    queue = await runtime.executor.events.subscribe(run.run_id, after)
     cancel = body.on_disconnect == "cancel"
-    return _sse(request, run.run_id, queue, cancel_run=run.run_id if cancel else None)
+    return _sse(request, run.run_id, queue, cancel_run=run.run_id if cancel else None,
+                location=_stream_path(run))  # fmt: skip
 
 
 @router.get(
@@ -163,17 +178,41 @@ async def stream_run(thread_id: str, body: RunCreate, request: Request) -> Strea
     responses=SSE_RESPONSE,
 )
 async def join_stream(
-    thread_id: str, run_id: str, request: Request, cancel_on_disconnect: bool = False
+    thread_id: str,
+    run_id: str,
+    request: Request,
+    cancel_on_disconnect: bool = False,
+    last_event_id: str | None = LAST_EVENT_ID,
 ) -> StreamingResponse:
-    """Stream the events of a run under way, from now on, whichever replica executes it."""
+    """Stream the events of a run under way, whichever replica executes it: from now on, or,
+    for a run started with `stream_resumable`, after the event `Last-Event-ID` names (`-1`:
+    from its first event)."""
     runtime = runtime_of(request)
-    await _run_or_404(request, thread_id, run_id)
-    queue = await runtime.executor.events.subscribe(run_id)
+    run = await _run_or_404(request, thread_id, run_id)
+    if last_event_id is not None:
+        _check_resumable(run, last_event_id)
+    queue = await runtime.executor.events.subscribe(run_id, last_event_id)
     # Read the status after subscribing, so an end in between is not missed.
     run = await _run_or_404(request, thread_id, run_id)
     if run.status not in ("pending", "running"):
         queue.put_nowait(end_event(run_id, run.status))
-    return _sse(request, run_id, queue, cancel_run=run_id if cancel_on_disconnect else None)
+    return _sse(request, run_id, queue, cancel_run=run_id if cancel_on_disconnect else None,
+                location=_stream_path(run))  # fmt: skip
+
+
+def _check_resumable(run: RunRecord, last_event_id: str) -> None:
+    if not valid_event_id(last_event_id):
+        raise bad_request(f"Last-Event-ID {last_event_id!r} is not an event id of this server")
+    if not resumable(run):
+        raise conflict(
+            f"run {run.run_id} was not started with stream_resumable=true: its events are not"
+            " kept; join without Last-Event-ID for its events from now on"
+        )
+
+
+def _stream_path(run: RunRecord) -> str:
+    """Where a client that lost a run's stream joins it again (the SDK follows `Location`)."""
+    return f"/threads/{run.thread_id}/runs/{run.run_id}/stream"
 
 
 @router.get(
@@ -181,11 +220,18 @@ async def join_stream(
     response_class=StreamingResponse,
     responses=SSE_RESPONSE,
 )
-async def thread_stream(thread_id: str, request: Request) -> StreamingResponse:
+async def thread_stream(
+    thread_id: str, request: Request, last_event_id: str | None = LAST_EVENT_ID
+) -> StreamingResponse:
     """Stream everything that happens on the thread from now on: its runs' events and the
     progress of its background tasks (`custom` events), until the client goes away."""
     runtime = runtime_of(request)
     await thread_or_404(request, thread_id)
+    if last_event_id is not None:
+        raise bad_request(
+            "thread streams are live only and cannot resume from an event id;"
+            " join a run started with stream_resumable=true instead"
+        )
     channel = thread_channel(thread_id)
     queue = await runtime.executor.events.subscribe(channel)
     return _sse(request, channel, queue, hello={"thread_id": thread_id})
@@ -198,9 +244,10 @@ def _sse(
     *,
     hello: dict[str, Any] | None = None,
     cancel_run: str | None = None,
+    location: str | None = None,
 ) -> StreamingResponse:
     """The channel's events as SSE frames; if the client leaves before the end, cancel
-    `cancel_run` (when given)."""
+    `cancel_run` (when given). `location` is where the client may join again."""
     runtime = runtime_of(request)
 
     async def frames() -> AsyncIterator[bytes]:
@@ -210,11 +257,10 @@ def _sse(
         # for as long as a tool takes.
         gone = asyncio.ensure_future(_disconnected(request)) if cancel_run else None
         try:
-            yield _frame("metadata", hello or {"run_id": channel, "attempt": 1})
-            while not ended and (item := await _next_event(queue, gone)) is not None:
-                event, data = item
-                yield _frame(event, data)
-                ended = event in (END, "error")
+            yield _frame(Event("metadata", hello or {"run_id": channel, "attempt": 1}))
+            while not ended and (event := await _next_event(queue, gone)) is not None:
+                yield _frame(event)
+                ended = event.name in (END, "error")
         finally:
             if gone is not None:
                 gone.cancel()
@@ -223,7 +269,8 @@ def _sse(
                 # Cancelled with the response: the cancel must be a task of its own.
                 runtime.executor.spawn(_cancel_left_run(runtime, cancel_run))
 
-    return StreamingResponse(frames(), media_type="text/event-stream")
+    headers = {"Location": location} if location else None
+    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
 
 
 async def _next_event(
@@ -246,8 +293,9 @@ async def _cancel_left_run(runtime: ApiRuntime, run_id: str) -> None:
         log.info("run %s cancelled: its client disconnected", run_id)
 
 
-def _frame(event: str, data: Any) -> bytes:
-    return b"event: %s\ndata: %s\n\n" % (event.encode(), to_json(data))
+def _frame(event: Event) -> bytes:
+    frame = b"event: %s\ndata: %s\n\n" % (event.name.encode(), to_json(event.data))
+    return frame if event.id is None else b"id: %s\n%s" % (event.id.encode(), frame)
 
 
 @router.post("/threads/{thread_id}/runs/wait")

@@ -8,6 +8,12 @@ runs in the default thread pool.
 A thread's status is a document of its own (kind `thread-status`): the executor changes it
 several times a run, and writing it blindly needs no read and cannot undo a concurrent
 metadata update of the thread document.
+
+A thread's runs are never forgotten (every automatic resume is a run of its own), so its
+active runs, read on every resume and by the multitask strategies, have an index of their own:
+a run that has not ended is also filed as an `active-run` marker under its thread, written
+with the run's record and removed with the record that ends it, in the same atomic write.
+Reading them costs the thread's active runs, not its history.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from graphrelay.sqlite import ThreadLocalSqlite
 Doc = TypeVar("Doc", bound=BaseModel)
 ALL_THREADS = "all-threads"
 ACTIVE = ("pending", "running")  # run statuses of a run not yet ended
+ACTIVE_RUN = "active-run"  # kind of the marker filed under a thread while a run is ACTIVE
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,9 @@ class Entry:
 class DocumentStore(Protocol):
     """JSON documents by kind and id, each optionally filed under a parent id."""
 
-    async def put(self, *entries: Entry) -> None:
-        """Insert or replace documents, all or none."""
+    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
+        """Insert or replace documents and remove the (kind, id, parent) ones in `drop`, all or
+        none."""
         ...
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
@@ -56,6 +64,10 @@ class DocumentStore(Protocol):
 
     async def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
+        ...
+
+    async def filed(self, kind: str, parent: str) -> list[str]:
+        """Ids of the documents filed under `parent`, oldest first."""
         ...
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
@@ -77,11 +89,12 @@ class SqliteDocuments:
     def _db(self) -> sqlite3.Connection:
         return self._sqlite.connection()
 
-    async def put(self, *entries: Entry) -> None:
-        """Insert or replace documents in one transaction, keeping first insertion order."""
-        await asyncio.to_thread(self._put, entries)
+    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
+        """Insert or replace documents and remove those in `drop`, in one transaction,
+        keeping first insertion order."""
+        await asyncio.to_thread(self._put, entries, drop)
 
-    def _put(self, entries: Sequence[Entry]) -> None:
+    def _put(self, entries: Sequence[Entry], drop: Sequence[tuple[str, str, str]]) -> None:
         db = self._db()
         with _transaction(db):
             for e in entries:
@@ -91,6 +104,7 @@ class SqliteDocuments:
                     " ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
                     (e.kind, e.doc_id, e.parent, e.doc),
                 )
+            _remove(db, drop)
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
         """The documents at (kind, id) keys, None where missing."""
@@ -121,6 +135,20 @@ class SqliteDocuments:
         )
         return [str(row[0]) for row in rows]
 
+    async def filed(self, kind: str, parent: str) -> list[str]:
+        """Ids of the documents filed under `parent`, oldest first."""
+        return await asyncio.to_thread(self._filed, kind, parent)
+
+    def _filed(self, kind: str, parent: str) -> list[str]:
+        rows = (
+            self._db()
+            .execute(
+                "SELECT id FROM docs WHERE kind = ? AND parent = ? ORDER BY seq", (kind, parent)
+            )
+            .fetchall()
+        )
+        return [str(row[0]) for row in rows]
+
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         """Remove documents."""
         await asyncio.to_thread(self._delete, entries)
@@ -128,8 +156,12 @@ class SqliteDocuments:
     def _delete(self, entries: Sequence[tuple[str, str, str]]) -> None:
         db = self._db()
         with _transaction(db):
-            for kind, doc_id, _parent in entries:
-                db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
+            _remove(db, entries)
+
+
+def _remove(db: sqlite3.Connection, entries: Sequence[tuple[str, str, str]]) -> None:
+    for kind, doc_id, _parent in entries:
+        db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
 
 
 class _transaction:
@@ -158,15 +190,17 @@ class RedisDocuments:
     def _filing(self, kind: str, parent: str) -> str:
         return f"{self._prefix}:{kind}-of:{parent}"
 
-    async def put(self, *entries: Entry) -> None:
-        """Insert or replace documents in one MULTI/EXEC, keeping first insertion order."""
+    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
+        """Insert or replace documents and remove those in `drop`, in one MULTI/EXEC, keeping
+        first insertion order."""
         commands: list[tuple[str | float, ...]] = []
         for e in entries:
             commands.append(("SET", self._key(e.kind, e.doc_id), e.doc))
             if e.parent:
                 commands.append(("ZADD", self._filing(e.kind, e.parent), "NX", time.time(),
                                  e.doc_id))  # fmt: skip
-        await self._wire.execute(commands, atomic=len(entries) > 1)
+        commands += self._removal(drop)
+        await self._wire.execute(commands, atomic=len(entries) + len(drop) > 1)
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
         """The documents at (kind, id) keys, None where missing."""
@@ -181,14 +215,21 @@ class RedisDocuments:
         docs = await self._wire.call("MGET", *[self._key(kind, text(i)) for i in ids])
         return [text(doc) for doc in docs if doc is not None]
 
+    async def filed(self, kind: str, parent: str) -> list[str]:
+        """Ids of the documents filed under `parent`, oldest first."""
+        return [text(i) for i in await self._wire.call("ZRANGE", self._filing(kind, parent), 0, -1)]
+
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         """Remove documents and their filing, in one MULTI/EXEC."""
-        commands: list[tuple[str, ...]] = []
+        await self._wire.execute(self._removal(entries), atomic=True)
+
+    def _removal(self, entries: Sequence[tuple[str, str, str]]) -> list[tuple[str | float, ...]]:
+        commands: list[tuple[str | float, ...]] = []
         for kind, doc_id, parent in entries:
             commands.append(("DEL", self._key(kind, doc_id)))
             if parent:
                 commands.append(("ZREM", self._filing(kind, parent), doc_id))
-        await self._wire.execute(commands, atomic=True)
+        return commands
 
 
 class ThreadState(BaseModel):
@@ -229,22 +270,36 @@ class RunStore:
         return threads
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Remove a thread and its runs."""
-        runs = [("run", run.run_id, thread_id) for run in await self.runs_of(thread_id)]
+        """Remove a thread, its runs and their active-run markers."""
+        runs, markers = await asyncio.gather(
+            self._docs.filed("run", thread_id), self._docs.filed(ACTIVE_RUN, thread_id)
+        )
         await self._docs.delete(
-            *runs, ("thread", thread_id, ALL_THREADS), ("thread-status", thread_id, "")
+            *(("run", run_id, thread_id) for run_id in runs),
+            *(_marker(run_id, thread_id) for run_id in markers),
+            ("thread", thread_id, ALL_THREADS),
+            ("thread-status", thread_id, ""),
         )
 
     async def start_run(self, thread: ThreadRecord, run: RunRecord) -> None:
         """Write a new run and its thread (now busy) together."""
-        await self._docs.put(*_thread_entries(thread), _run_entry(run))
+        await self._put_run(run, *_thread_entries(thread))
 
     async def put_run(self, run: RunRecord, thread_status: ThreadStatus | None = None) -> None:
         """Insert or replace a run (and set its thread's status in the same write)."""
-        entries = [_run_entry(run)]
-        if thread_status is not None:
-            entries.append(_status_entry(run.thread_id, thread_status))
-        await self._docs.put(*entries)
+        if thread_status is None:
+            await self._put_run(run)
+        else:
+            await self._put_run(run, _status_entry(run.thread_id, thread_status))
+
+    async def _put_run(self, run: RunRecord, *others: Entry) -> None:
+        """Write `others` and the run, with its active-run marker filed while the run is
+        active and removed once it has ended, all in one write."""
+        entries = [*others, _run_entry(run)]
+        if run.status in ACTIVE:
+            await self._docs.put(*entries, Entry(ACTIVE_RUN, run.run_id, "", run.thread_id))
+        else:
+            await self._docs.put(*entries, drop=[_marker(run.run_id, run.thread_id)])
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """A run, or None."""
@@ -252,8 +307,10 @@ class RunStore:
         return RunRecord.model_validate_json(doc) if doc is not None else None
 
     async def delete_run(self, run: RunRecord) -> None:
-        """Remove one run."""
-        await self._docs.delete(("run", run.run_id, run.thread_id))
+        """Remove one run and its active-run marker."""
+        await self._docs.delete(
+            ("run", run.run_id, run.thread_id), _marker(run.run_id, run.thread_id)
+        )
 
     async def runs_of(self, thread_id: str) -> list[RunRecord]:
         """A thread's runs, oldest first."""
@@ -261,8 +318,19 @@ class RunStore:
         return [RunRecord.model_validate_json(doc) for doc in docs]
 
     async def active_runs(self, thread_id: str) -> list[RunRecord]:
-        """A thread's pending and running runs, oldest first."""
-        return [run for run in await self.runs_of(thread_id) if run.status in ACTIVE]
+        """A thread's pending and running runs, oldest first, found by their markers."""
+        run_ids = await self._docs.filed(ACTIVE_RUN, thread_id)
+        if not run_ids:
+            return []
+        docs = await self._docs.get(*(("run", run_id) for run_id in run_ids))
+        runs = [RunRecord.model_validate_json(doc) for doc in docs if doc is not None]
+        active = [run for run in runs if run.status in ACTIVE]
+        # The record decides: a marker left behind (say, by a replica that predates the
+        # index ending the run) must not make an ended run look active.
+        stale = set(run_ids) - {run.run_id for run in active}
+        if stale:
+            await self._docs.delete(*(_marker(run_id, thread_id) for run_id in stale))
+        return active
 
 
 def _thread_entries(thread: ThreadRecord) -> tuple[Entry, Entry]:
@@ -281,6 +349,10 @@ def _status_entry(thread_id: str, status: ThreadStatus) -> Entry:
 
 def _run_entry(run: RunRecord) -> Entry:
     return Entry("run", run.run_id, run.model_dump_json(), run.thread_id)
+
+
+def _marker(run_id: str, thread_id: str) -> tuple[str, str, str]:
+    return ACTIVE_RUN, run_id, thread_id
 
 
 def _with_state(doc: str | None, state: str | None) -> ThreadRecord | None:
