@@ -176,3 +176,29 @@ async def test_sync_and_awaited_writers_race_and_first_write_wins(ledger: Ledger
     from_threads, from_loop = await asyncio.gather(threaded, awaited)
 
     assert from_threads.count(True) + list(from_loop).count(True) == 1
+
+
+def test_a_write_retried_after_its_reply_was_lost_still_counts() -> None:
+    """A dropped connection can lose the reply of a compare-and-set that Redis ran; the
+    retry finds its own write stored and must report it made, not refused."""
+    services.check_redis()
+    prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
+    ledger = RedisLedger(services.REDIS_URL, prefix)
+    real = ledger.redis.execute_command
+
+    def reply_lost_once(*command: object) -> object:
+        if command[0] == "EVAL":
+            real(*command)  # ran, but its reply never came back
+        return real(*command)
+
+    try:
+        ledger.intend(_record())
+        ledger.redis.execute_command = reply_lost_once  # type: ignore[method-assign]
+
+        assert ledger.finish("gr-1", TaskStatus.COMPLETED, result="r")
+        assert not ledger.finish("gr-1", TaskStatus.FAILED, error="late")
+        stored = ledger.get("gr-1")
+        assert stored is not None and stored.status == TaskStatus.COMPLETED
+    finally:
+        ledger.close()
+        services.clear_prefix(prefix)

@@ -38,9 +38,12 @@ Ops = Generator[Command, Any, T]
 
 # KEYS[1]: the record. ARGV[1]: the version read ("" when there was none), ARGV[2]: the new
 # version, ARGV[3..]: index commands, each as its length and then its words. 1 if stored, else
-# the stored version (false when there is none).
+# the stored version (false when there is none). Finding the new version stored already also
+# answers 1: that is this very write, retried after a dropped connection lost its reply (a
+# version carries the time it was made, so no other writer makes the same one).
 _SET_IF_UNCHANGED_LUA = """
 local stored = redis.call("GET", KEYS[1])
+if stored == ARGV[2] then return 1 end
 if (stored or "") ~= ARGV[1] then return stored end
 redis.call("SET", KEYS[1], ARGV[2])
 local i = 3
