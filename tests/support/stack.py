@@ -153,13 +153,18 @@ class Stack:
         return result
 
     def pending(self, thread_id: str, count: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
-        """Wait until `count` interrupts are pending; their values."""
+        """Wait until `count` interrupts are pending at once; their values. A quick call may
+        suspend and resume between two polls, so the thread's history counts too."""
         client = self.sdk()
 
         def check() -> list[dict[str, Any]] | None:
             if client.threads.get(thread_id)["status"] == "error":
                 raise AssertionError(f"thread {thread_id} ended in error")
             interrupts = client.threads.get_state(thread_id)["interrupts"]
+            if len(interrupts) < count:
+                history = client.threads.get_history(thread_id, limit=100)
+                interrupts = next((h["interrupts"] for h in reversed(history)
+                                   if len(h["interrupts"]) >= count), [])  # fmt: skip
             return [item["value"] for item in interrupts] if len(interrupts) >= count else None
 
         result: list[dict[str, Any]] = self.wait_for(

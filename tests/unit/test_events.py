@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from unittest.mock import ANY
 
 import orjson
 import pytest
@@ -118,6 +119,17 @@ async def test_kept_events_replay_after_the_id_given_on_one_process() -> None:
     assert await _take(again, 3) == seen[2:]
     assert again.empty()
     assert (await events.subscribe("run-1")).empty()  # without an id: from now on only
+
+
+async def test_a_restarted_process_streams_its_new_events_to_a_client_of_the_old_one() -> None:
+    before = await _kept_run(LocalEvents(), "run-1", 3)  # a process that then died
+    restarted = LocalEvents()
+    await asyncio.sleep(0.002)  # ids start from the process's start time in ms
+
+    resumed = await restarted.subscribe("run-1", before[1].id)  # nothing kept survives
+    restarted.publish("run-1", "values", {"n": "again"}, keep=True)
+
+    assert await _take(resumed, 1) == [Event("values", {"n": "again"}, ANY)]
 
 
 async def test_kept_events_replay_on_another_replica_with_the_same_ids(

@@ -29,6 +29,7 @@ import asyncio
 import itertools
 import logging
 import re
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -69,7 +70,7 @@ def valid_event_id(text: str) -> bool:
 
 
 def _order(event_id: str) -> tuple[int, ...]:
-    """Sortable form of an event id (`N` in one process, `MS-SEQ` from Redis)."""
+    """Sortable form of an event id (`MS-SEQ`, as Redis streams write them)."""
     return (-1,) if event_id == FROM_START else tuple(map(int, event_id.split("-")))
 
 
@@ -148,7 +149,10 @@ class LocalEvents:
     def __init__(self) -> None:
         self._queues: defaultdict[str, list[asyncio.Queue[Event]]] = defaultdict(list)
         self._kept: dict[str, deque[Event]] = {}
-        self._ids = itertools.count(1)  # one sequence for the process: ids only ever grow
+        # Ids are `START_MS-N`, as Redis writes them: those of a restarted process sort after
+        # the ones a client kept from before, so its live events are not taken for replays.
+        self._id_prefix = f"{time.time_ns() // 1_000_000}-"
+        self._ids = itertools.count(1)
         self.on_stop: StopHandler | None = None
 
     async def start(self) -> None:
@@ -184,7 +188,7 @@ class LocalEvents:
         if not keep:
             self._deliver(channel, Event(event, data))
             return
-        kept = Event(event, data, str(next(self._ids)))
+        kept = Event(event, data, f"{self._id_prefix}{next(self._ids)}")
         self._kept.setdefault(channel, deque(maxlen=KEEP_MAX)).append(kept)
         self._deliver(channel, kept)
 
