@@ -169,7 +169,7 @@ async def test_a_replay_racing_live_events_gives_each_event_once_in_order(
 
 def test_event_ids_are_checked() -> None:
     assert all(map(valid_event_id, ["-1", "17", "1732420000000-3"]))
-    assert not any(map(valid_event_id, ["", "-2", "abc", "1-2-3", "1-", "(5", "9" * 30]))
+    assert not any(map(valid_event_id, ["", "-2", "abc", "1-2-3", "1-", "(5", "9" * 20]))
 
 
 def test_event_data_is_encoded_as_jsonable_encoder_would() -> None:

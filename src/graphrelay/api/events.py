@@ -53,7 +53,8 @@ StopHandler = Callable[[str], None]
 KEEP_SECONDS = 3600  # how long a resumable run's events are kept after its last one
 KEEP_MAX = 10_000  # events kept per run (Redis trims to about this many, oldest first)
 FROM_START = "-1"  # the Last-Event-ID that replays a run's kept events from the first
-_EVENT_ID = re.compile(r"-1|\d{1,20}(-\d{1,20})?")
+# Redis stream ids are two unsigned 64-bit numbers: 19 digits always fit, 20 may not.
+_EVENT_ID = re.compile(r"-1|\d{1,19}(-\d{1,19})?")
 
 
 class Event(NamedTuple):
