@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -123,30 +123,15 @@ class SqliteDocuments:
 
     async def children(self, kind: str, parent: str) -> list[str]:
         """Documents filed under `parent`, oldest first."""
-        return await asyncio.to_thread(self._children, kind, parent)
-
-    def _children(self, kind: str, parent: str) -> list[str]:
-        rows = (
-            self._db()
-            .execute(
-                "SELECT doc FROM docs WHERE kind = ? AND parent = ? ORDER BY seq", (kind, parent)
-            )
-            .fetchall()
-        )
-        return [str(row[0]) for row in rows]
+        return await asyncio.to_thread(self._under, "doc", kind, parent)
 
     async def filed(self, kind: str, parent: str) -> list[str]:
         """Ids of the documents filed under `parent`, oldest first."""
-        return await asyncio.to_thread(self._filed, kind, parent)
+        return await asyncio.to_thread(self._under, "id", kind, parent)
 
-    def _filed(self, kind: str, parent: str) -> list[str]:
-        rows = (
-            self._db()
-            .execute(
-                "SELECT id FROM docs WHERE kind = ? AND parent = ? ORDER BY seq", (kind, parent)
-            )
-            .fetchall()
-        )
+    def _under(self, column: Literal["doc", "id"], kind: str, parent: str) -> list[str]:
+        query = f"SELECT {column} FROM docs WHERE kind = ? AND parent = ? ORDER BY seq"
+        rows = self._db().execute(query, (kind, parent)).fetchall()
         return [str(row[0]) for row in rows]
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
