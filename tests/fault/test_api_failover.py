@@ -109,7 +109,7 @@ def _said(values: dict[str, Any], text: str) -> bool:
 
 def test_killed_replica_run_is_finished_by_the_other(replicas: Stack) -> None:
     second = replicas.sdk("api2")
-    thread_id, run_id = _blocked_run(replicas)
+    thread_id, run_id = replicas.blocked_run(start_on="api", watch_on="api2")
 
     _kill(replicas, "api")
 
@@ -184,21 +184,9 @@ def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None
     assert first.threads.get(thread_id)["status"] == "idle"
 
 
-def _blocked_run(replicas: Stack) -> tuple[str, str]:
-    """A run started on the first replica, busy in its `block` tool for 3 s."""
-    first, second = replicas.sdk("api"), replicas.sdk("api2")
-    thread_id = first.threads.create()["thread_id"]
-    question = {"messages": [{"role": "user", "content": "block the run"}]}
-    run_id = first.runs.create(thread_id, "agent", input=question)["run_id"]
-    replicas.wait_for(
-        "the run to start", lambda: second.runs.get(thread_id, run_id)["status"] == "running"
-    )
-    return thread_id, run_id
-
-
 def test_a_run_on_one_replica_is_cancelled_from_the_other(replicas: Stack) -> None:
     first, second = replicas.sdk("api"), replicas.sdk("api2")
-    thread_id, run_id = _blocked_run(replicas)
+    thread_id, run_id = replicas.blocked_run(start_on="api", watch_on="api2")
 
     second.runs.cancel(thread_id, run_id, wait=True)
 
@@ -211,7 +199,7 @@ def test_a_run_on_one_replica_is_cancelled_from_the_other(replicas: Stack) -> No
 
 def test_multitask_interrupt_on_the_other_replica_stops_the_active_run(replicas: Stack) -> None:
     first, second = replicas.sdk("api"), replicas.sdk("api2")
-    thread_id, active = _blocked_run(replicas)
+    thread_id, active = replicas.blocked_run(start_on="api", watch_on="api2")
 
     second.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="interrupt")
 

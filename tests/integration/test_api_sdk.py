@@ -97,20 +97,9 @@ async def test_fork_from_an_earlier_checkpoint_and_run_again(embedded_stack: Sta
     assert len(await client.threads.get_history(thread_id, limit=100)) > len(history)
 
 
-def _running_run(stack: Stack) -> tuple[str, str]:
-    client = stack.sdk()
-    thread_id = client.threads.create()["thread_id"]
-    question = {"messages": [{"role": "user", "content": "block the run"}]}
-    run_id = client.runs.create(thread_id, "agent", input=question)["run_id"]
-    stack.wait_for(
-        "the run to start", lambda: client.runs.get(thread_id, run_id)["status"] == "running"
-    )
-    return thread_id, run_id
-
-
 def test_cancel_interrupts_a_running_run(stack: Stack) -> None:
     client = stack.sdk()
-    thread_id, run_id = _running_run(stack)
+    thread_id, run_id = stack.blocked_run()
 
     client.runs.cancel(thread_id, run_id, wait=True)
 
@@ -123,7 +112,7 @@ def test_cancel_interrupts_a_running_run(stack: Stack) -> None:
 
 def test_rollback_deletes_what_the_run_wrote(production_stack: Stack) -> None:
     client = production_stack.sdk()
-    thread_id, run_id = _running_run(production_stack)
+    thread_id, run_id = production_stack.blocked_run()
 
     client.runs.cancel(thread_id, run_id, wait=True, action="rollback")
 
@@ -135,7 +124,7 @@ def test_rollback_deletes_what_the_run_wrote(production_stack: Stack) -> None:
 
 def test_rollback_needs_a_saver_that_can_delete_runs(embedded_stack: Stack) -> None:
     client = embedded_stack.sdk()
-    thread_id, run_id = _running_run(embedded_stack)
+    thread_id, run_id = embedded_stack.blocked_run()
 
     with pytest.raises(httpx.HTTPStatusError) as refused:
         client.runs.cancel(thread_id, run_id, action="rollback")
@@ -224,7 +213,7 @@ def test_unknown_stream_mode_is_422(embedded_stack: Stack) -> None:
 
 def test_multitask_reject_refuses_a_second_run(stack: Stack) -> None:
     client = stack.sdk()
-    thread_id, first = _running_run(stack)
+    thread_id, first = stack.blocked_run()
 
     with pytest.raises(httpx.HTTPStatusError) as refused:
         client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="reject")
@@ -236,7 +225,7 @@ def test_multitask_reject_refuses_a_second_run(stack: Stack) -> None:
 
 def test_multitask_enqueue_runs_after_the_active_run(production_stack: Stack) -> None:
     client = production_stack.sdk()
-    thread_id, first = _running_run(production_stack)
+    thread_id, first = production_stack.blocked_run()
 
     second = client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="enqueue")
 
@@ -252,7 +241,7 @@ def test_multitask_enqueue_runs_after_the_active_run(production_stack: Stack) ->
 
 def test_multitask_interrupt_stops_the_active_run(production_stack: Stack) -> None:
     client = production_stack.sdk()
-    thread_id, first = _running_run(production_stack)
+    thread_id, first = production_stack.blocked_run()
 
     client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="interrupt")
 
@@ -264,7 +253,7 @@ def test_multitask_interrupt_stops_the_active_run(production_stack: Stack) -> No
 
 def test_multitask_rollback_deletes_the_active_run(production_stack: Stack) -> None:
     client = production_stack.sdk()
-    thread_id, first = _running_run(production_stack)
+    thread_id, first = production_stack.blocked_run()
 
     client.runs.create(thread_id, "agent", input=QUESTION, multitask_strategy="rollback")
 

@@ -129,6 +129,18 @@ class Stack:
         )  # fmt: skip
         return str(thread["thread_id"])
 
+    def blocked_run(self, start_on: str = "api", watch_on: str = "api") -> tuple[str, str]:
+        """A run started on replica `start_on` and seen running from `watch_on`, busy in its
+        `block` tool for 3 s; its thread id and run id."""
+        starter, watcher = self.sdk(start_on), self.sdk(watch_on)
+        thread_id = starter.threads.create()["thread_id"]
+        question = {"messages": [{"role": "user", "content": "block the run"}]}
+        run_id = starter.runs.create(thread_id, "agent", input=question)["run_id"]
+        self.wait_for(
+            "the run to start", lambda: watcher.runs.get(thread_id, run_id)["status"] == "running"
+        )
+        return thread_id, run_id
+
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         """Poll `check` until it returns something truthy."""
         deadline = time.monotonic() + timeout
