@@ -32,7 +32,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from benchmarks.deployment import REDIS_URL, REPO, api_and_io_worker, forget
-from graphrelay.state.redis_saver import RedisSaver
+from graphrelay.backends.redis.saver import RedisSaver
 
 T = TypeVar("T")
 STREAMS_PER_CLIENT = 50

@@ -367,7 +367,7 @@ SaverFactory = Callable[..., BaseCheckpointSaver[Any]]
 def load_our_saver() -> SaverFactory | None:
     """graphrelay's RedisSaver class, or None when it cannot be imported yet."""
     try:
-        module = importlib.import_module("graphrelay.state.redis_saver")
+        module = importlib.import_module("graphrelay.backends.redis.saver")
     except ImportError as error:
         console.print(f"[yellow]Skipping graphrelay RedisSaver: import failed ({error}).[/]")
         return None

@@ -88,8 +88,8 @@ def deployment(seconds: float) -> Iterator[str]:
     script_file = Path(tempfile.mkdtemp(prefix="graphrelay-bench-")) / "script.json"
     script_file.write_text(json.dumps(script(seconds)))
     graphs = {
-        "parallel": "graphrelay.orchestrator.plan_execute:build_graph",
-        "sequential": "graphrelay.orchestrator.plan_execute:build_sequential_graph",
+        "parallel": "graphrelay.graphs.plan_execute:build_graph",
+        "sequential": "graphrelay.graphs.plan_execute:build_sequential_graph",
     }
     with api_and_io_worker(script_file, GRAPHRELAY_GRAPHS=json.dumps(graphs)) as url:
         yield url

@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 from graphrelay.config import new_webhook_secret
-from graphrelay.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
+from graphrelay.testing.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/14"

@@ -11,7 +11,7 @@ from langgraph.graph import START, StateGraph
 
 from graphrelay.bridge import background_tool
 from graphrelay.config import Settings
-from graphrelay.orchestrator.registry import Graph
+from graphrelay.server.ports import Graph
 
 
 class Nothing(TypedDict, total=False):

@@ -32,8 +32,8 @@ from rich.table import Table
 
 from benchmarks.api_runs import bounded
 from benchmarks.deployment import REDIS_URL, REPO, deployment
-from graphrelay.bridge.ledger_redis import RedisLedger
-from graphrelay.bridge.records import SWEPT_STATUSES, TaskStatus
+from graphrelay.backends.redis.ledger import RedisLedger
+from graphrelay.bridge.calls import SWEPT_STATUSES, CallStatus
 
 console = Console()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -120,7 +120,7 @@ def many_calls(threads: int, wait: float) -> ManyCalls:
     durations = [
         max(r.updated_at for r in records[t]) - started[t]
         for t in started
-        if len(records[t]) == 2 and all(r.status == TaskStatus.APPLIED for r in records[t])
+        if len(records[t]) == 2 and all(r.status == CallStatus.APPLIED for r in records[t])
     ]
     answered = sum(_answer(state).startswith("done: ") for state in states)
     duplicated = sum(
@@ -133,7 +133,7 @@ def many_calls(threads: int, wait: float) -> ManyCalls:
 
 
 def _applied(ledger: RedisLedger, started: dict[str, float]) -> int:
-    return sum(r.status == TaskStatus.APPLIED for t in started for r in ledger.for_thread(t))
+    return sum(r.status == CallStatus.APPLIED for t in started for r in ledger.for_thread(t))
 
 
 def _answer(state: dict[str, Any]) -> str:
@@ -197,7 +197,7 @@ def suspended(count: int, warmup: int = 200) -> Suspended:
 
 def _wait_dispatched(ledger: RedisLedger, count: int) -> None:
     def left() -> int:
-        return count - len(ledger.stale(TaskStatus.DISPATCHED, time.time() + 3600, 10**6))
+        return count - len(ledger.stale(CallStatus.DISPATCHED, time.time() + 3600, 10**6))
 
     _wait_until(f"{count} threads suspended", count, left, timeout=1800)
 

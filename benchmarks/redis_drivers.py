@@ -17,12 +17,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import uvloop
+from graphrelay.backends.redis.async_wire import AsyncWire
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.deployment import forget
-from graphrelay.async_wire import AsyncWire
-from graphrelay.redis_clients import async_client
+from graphrelay.backends.redis.clients import async_client
 
 URL = "redis://127.0.0.1:6379/15"
 console = Console()

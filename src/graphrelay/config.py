@@ -1,9 +1,12 @@
 """Settings: one pydantic-settings object, read from `GRAPHRELAY_*` env vars or a TOML file.
 
 Two profiles fill in whatever URL is left unset:
-- `embedded` (default): no servers. SQLite checkpoints and ledger, Celery on kombu's
-  file-system transport, Celery results in files, all under `data_dir`.
-- `production`: RabbitMQ broker; Redis for the ledger, Celery results and checkpoints.
+- `embedded` (default): no servers. SQLite checkpoints, ledger and run records, Celery on
+  kombu's file-system transport, Celery results in files, all under `data_dir`.
+- `production`: RabbitMQ broker; Redis for the ledger, run records, Celery results and
+  checkpoints.
+
+Which adapter a URL gives is decided in one place: `graphrelay.backends.open_backends`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from pydantic_settings import (
 )
 
 Profile = Literal["embedded", "production"]
+# The work queues: a background tool names one, and a worker pool serves one.
+WorkQueue = Literal["io", "cpu"]
+WORK_QUEUES: tuple[WorkQueue, ...] = ("io", "cpu")
 
 PRODUCTION_DEFAULTS = {
     "broker_url": "amqp://guest:guest@127.0.0.1:5672//",
@@ -48,7 +54,8 @@ class Settings(BaseSettings):
 
     broker_url: str = ""
     result_backend: str = ""
-    ledger_url: str = ""
+    ledger_url: str = ""  # background call records
+    runs_url: str = ""  # thread and run records, run leases; Redis also: thread locks, events
     checkpointer_url: str = ""
     key_prefix: str = "graphrelay"
     checkpoint_ttl_seconds: float | None = None
@@ -112,6 +119,8 @@ class Settings(BaseSettings):
         for name, value in defaults.items():
             if not getattr(self, name):
                 setattr(self, name, value)
+        if not self.runs_url:  # production: the run records live beside the ledger
+            self.runs_url = self.ledger_url
         if not self.callback_url:
             self.callback_url = f"http://{self.api_host}:{self.api_port}/internal/tasks/callback"
         return self
@@ -122,6 +131,7 @@ class Settings(BaseSettings):
             "broker_url": "graphrelay-filesystem://",
             "result_backend": f"file://{data / 'celery-results'}",
             "ledger_url": f"sqlite:///{data / 'ledger.sqlite'}",
+            "runs_url": f"sqlite:///{data / 'runs.sqlite'}",
             "checkpointer_url": f"sqlite:///{data / 'checkpoints.sqlite'}",
         }
 

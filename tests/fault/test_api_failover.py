@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
-from graphrelay.bridge.records import TaskStatus
-from graphrelay.processes import free_port
+from graphrelay.bridge.calls import CallStatus
+from graphrelay.testing.processes import free_port
 from tests.support import services
 from tests.support.balancer import balancer
 from tests.support.stack import Stack, final_answer, production_env, tool_messages
@@ -180,7 +180,7 @@ def test_killed_replica_resume_is_finished_by_the_other(replicas: Stack) -> None
     assert finished["metadata"]["executed_by"] != resume["metadata"]["executed_by"]
     state = dict(first.threads.get_state(thread_id))
     assert final_answer(state) == "resumed: echo: first, unblocked"
-    assert [record.status for record in replicas.records(thread_id)] == [TaskStatus.APPLIED]
+    assert [record.status for record in replicas.records(thread_id)] == [CallStatus.APPLIED]
     assert first.threads.get(thread_id)["status"] == "idle"
 
 

@@ -11,9 +11,8 @@ import httpx
 import pytest
 from langgraph_sdk.errors import NotFoundError
 
-from graphrelay.bridge.progress import PROGRESS_PATH
-from graphrelay.bridge.records import TaskStatus
-from graphrelay.bridge.webhooks import signed_headers
+from graphrelay.bridge.calls import CallStatus
+from graphrelay.bridge.messages import PROGRESS_PATH, signed_headers
 from tests.support.stack import Stack, final_answer, tool_messages
 
 
@@ -55,7 +54,7 @@ def test_bad_worker_posts_are_refused_and_the_waiting_thread_survives(
     assert final_answer(state) == "answer: echo: slow"
     assert len(tool_messages(state)) == 1
     [record] = stack.records(thread_id)
-    assert record.status == TaskStatus.APPLIED and record.attempts == 1
+    assert record.status == CallStatus.APPLIED and record.attempts == 1
 
 
 def test_arguments_that_fail_validation_become_a_tool_error_and_dispatch_nothing(

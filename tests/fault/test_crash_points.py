@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from graphrelay.bridge.records import TaskStatus
-from graphrelay.crash import CRASH_ENV, CRASH_POINTS
+from graphrelay.bridge.calls import CallStatus
+from graphrelay.testing.crash import CRASH_ENV, CRASH_POINTS
 from tests.support import services
 from tests.support.stack import Stack, final_answer, production_env, tool_messages
 
@@ -62,7 +62,7 @@ def test_a_crash_at_each_point_loses_nothing_and_applies_nothing_twice(
     records = stack.wait_for(
         "every outcome to be marked applied",
         lambda: (rs := stack.records(thread_id)) and
-        all(r.status == TaskStatus.APPLIED for r in rs) and rs,
+        all(r.status == CallStatus.APPLIED for r in rs) and rs,
     )  # fmt: skip
     first, second = sorted(records, key=lambda r: r.args["text"])
     assert first.attempts == 1, "an outcome stored before the crash was computed again"

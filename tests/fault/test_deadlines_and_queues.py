@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from graphrelay.bridge.records import TaskStatus
+from graphrelay.bridge.calls import CallStatus
 from tests.support import services
 from tests.support.stack import Stack, final_answer, production_env, tool_messages
 
@@ -44,7 +44,7 @@ def test_a_call_past_its_deadline_is_failed_and_the_agent_told(
         assert "never_picked_up timed out" in message["content"]
         assert final_answer(state).startswith("gave up: never_picked_up timed out")
         [record] = stack.records(thread_id)
-        assert record.status == TaskStatus.APPLIED and record.attempts == 0
+        assert record.status == CallStatus.APPLIED and record.attempts == 0
     finally:
         stack.stop()
 

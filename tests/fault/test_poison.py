@@ -11,8 +11,9 @@ import uuid
 
 from kombu import Connection
 
-from graphrelay.bridge.records import TaskRecord, TaskStatus
-from graphrelay.execution.celery_app import DEAD_LETTER_QUEUE, SWEEP_TASK, create_celery_app
+from graphrelay.backends.celery.app import SWEEP_TASK, create_celery_app
+from graphrelay.backends.celery.queues import DEAD_LETTER_QUEUE
+from graphrelay.bridge.calls import CallRecord, CallStatus
 from tests.support.stack import Stack, final_answer, tool_messages
 
 
@@ -33,7 +34,7 @@ def test_a_poison_task_is_dead_lettered_and_the_agent_told(production_stack: Sta
     state = stack.wait_done(thread_id, timeout=120)
 
     [record] = stack.records(thread_id)
-    assert record.status == TaskStatus.APPLIED
+    assert record.status == CallStatus.APPLIED
     assert record.attempts == 4  # three deliveries killed their worker; the fourth gave up
     [message] = tool_messages(state)
     assert "poison task: kill_worker was delivered 4 times" in message["content"]
@@ -50,7 +51,7 @@ def test_the_sweeper_as_a_celery_task_publishes_a_stalled_call(production_stack:
     stack = production_stack
     ledger = stack.ledger()
     long_ago = time.time() - 3600
-    stalled = TaskRecord(
+    stalled = CallRecord(
         task_id=f"gr-stalled-{uuid.uuid4().hex[:8]}", thread_id="no-such-thread",
         tool="echo_later", queue="io", args={"text": "late"},
         created_at=long_ago, updated_at=long_ago,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_client
 
-from graphrelay.bridge.ledger import open_ledger
-from graphrelay.bridge.records import SWEPT_STATUSES, TaskStatus
-from graphrelay.ports import Ledger
+from graphrelay.backends import open_ledger
+from graphrelay.bridge.calls import SWEPT_STATUSES, CallStatus
+from graphrelay.bridge.ledger import Ledger
 from tests.support import services
 from tests.support.stack import Stack, final_answer, production_env, stack_env, tool_messages
 
@@ -85,7 +85,7 @@ def test_rabbitmq_restarted_with_1000_queued_tasks(
         thread_ids = asyncio.run(_start_runs(stack.base_url, 1000))
         stack.wait_for(
             "1,000 tasks published",
-            lambda: len(ledger.stale(TaskStatus.DISPATCHED, time.time() + 60, 2000)) == 1000,
+            lambda: len(ledger.stale(CallStatus.DISPATCHED, time.time() + 60, 2000)) == 1000,
             timeout=300,
         )
 
@@ -126,7 +126,7 @@ def test_redis_with_aof_killed_and_restarted_mid_run(tmp_path: Path) -> None:
             assert final_answer(state) == "answer: echo: slow"
             assert len(tool_messages(state)) == 1
             [record] = stack.records(thread_id)
-            assert record.status == TaskStatus.APPLIED
+            assert record.status == CallStatus.APPLIED
     finally:
         stack.stop()
         redis_server.kill()
@@ -149,7 +149,7 @@ def test_api_down_for_60_s_while_callbacks_retry(tmp_path: Path) -> None:
         api.wait()
         time.sleep(60)  # the calls finish meanwhile; their callbacks fail and back off
         records = [record for t in thread_ids for record in stack.records(t)]
-        assert {record.status for record in records} == {TaskStatus.COMPLETED}
+        assert {record.status for record in records} == {CallStatus.COMPLETED}
         stack.start("api")
 
         for thread_id in thread_ids:
@@ -157,7 +157,7 @@ def test_api_down_for_60_s_while_callbacks_retry(tmp_path: Path) -> None:
             assert final_answer(state) == "answer: echo: slow"
             assert len(tool_messages(state)) == 1
             [record] = stack.records(thread_id)
-            assert record.status == TaskStatus.APPLIED and record.attempts == 1
+            assert record.status == CallStatus.APPLIED and record.attempts == 1
     finally:
         stack.stop()
         services.drop_vhost(vhost)

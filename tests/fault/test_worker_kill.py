@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
-from graphrelay.bridge.records import TaskStatus
+from graphrelay.bridge.calls import CallStatus
 from tests.support.stack import Stack, final_answer, tool_messages
 
 
@@ -24,7 +24,7 @@ def test_sigkilled_cpu_worker_task_is_redelivered_and_applied_once(
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool children, no goodbye
     worker.wait()
     record = ledger.get(pending["task_id"])
-    assert record is not None and record.status == TaskStatus.DISPATCHED
+    assert record is not None and record.status == CallStatus.DISPATCHED
     stack.start("cpu")
 
     state = stack.wait_done(thread_id, timeout=90)
@@ -34,5 +34,5 @@ def test_sigkilled_cpu_worker_task_is_redelivered_and_applied_once(
     record = ledger.get(pending["task_id"])
     assert record is not None
     assert record.attempts == 2
-    assert record.status == TaskStatus.APPLIED
+    assert record.status == CallStatus.APPLIED
     ledger.close()

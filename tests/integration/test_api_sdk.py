@@ -11,7 +11,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from graphrelay.bridge.webhooks import signed_headers, verify
+from graphrelay.bridge.messages import signed_headers, verify
 from tests.support.receiver import receiving
 from tests.support.stack import Stack, final_answer, tool_messages
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis
 
-from graphrelay.async_wire import AsyncWire
+from graphrelay.backends.redis.wire import AsyncWire
 from tests.support import services
 
 

@@ -6,7 +6,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from graphrelay.bridge.records import TaskStatus
+from graphrelay.bridge.calls import CallStatus
 from tests.support.stack import Stack, final_answer, tool_messages
 
 
@@ -26,7 +26,7 @@ def test_one_background_call_end_to_end(stack: Stack) -> None:
     assert final_answer(state) == "answer: echo: hello"
     [record] = stack.records(thread_id)
     assert record.task_id == pending["task_id"]
-    assert record.status == TaskStatus.APPLIED
+    assert record.status == CallStatus.APPLIED
     assert record.result == "echo: hello"
 
 
@@ -55,7 +55,7 @@ def test_rerun_on_resume_does_not_dispatch_again(stack: Stack) -> None:
     records = stack.records(thread_id)
     assert len(records) == 2
     assert [record.attempts for record in records] == [1, 1]
-    assert all(record.status == TaskStatus.APPLIED for record in records)
+    assert all(record.status == CallStatus.APPLIED for record in records)
 
 
 def test_ten_identical_callbacks_apply_the_result_once(stack: Stack) -> None:
@@ -100,7 +100,7 @@ def test_forged_or_stale_callbacks_are_refused_and_change_nothing(stack: Stack) 
         assert response.status_code == 401
         assert "invalid webhook signature" in response.json()["detail"]
     [after_record] = stack.records(thread_id)
-    assert after_record.status == before_record.status == TaskStatus.DISPATCHED
+    assert after_record.status == before_record.status == CallStatus.DISPATCHED
     assert after_record.result is None
     after_state = stack.sdk().threads.get_state(thread_id)
     assert after_state["checkpoint"] == before_state["checkpoint"]
@@ -119,7 +119,7 @@ def test_a_tool_that_raises_gives_the_agent_a_readable_error(stack: Stack) -> No
     assert recovered["content"] == "echo: after the failure"
     assert final_answer(state).startswith("recovered: explode failed")
     explode_record = next(r for r in stack.records(thread_id) if r.tool == "explode")
-    assert explode_record.status == TaskStatus.APPLIED
+    assert explode_record.status == CallStatus.APPLIED
     assert explode_record.error is not None
 
 

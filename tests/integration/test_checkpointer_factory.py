@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from langgraph.graph import START, StateGraph
 
-from graphrelay.state.factory import open_checkpointer
+from graphrelay.backends import open_checkpointer
 from tests.support import services
 
 

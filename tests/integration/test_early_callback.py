@@ -11,23 +11,23 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from graphrelay.api.app import create_app
-from graphrelay.api.executor import RunExecutor
-from graphrelay.bridge.dispatch import CeleryDispatcher
-from graphrelay.bridge.records import TaskRecord, TaskStatus
-from graphrelay.execution.celery_app import create_celery_app
-from graphrelay.ports import TaskDispatchPort
+from graphrelay.backends.celery.app import create_celery_app
+from graphrelay.backends.celery.dispatcher import CeleryDispatcher
+from graphrelay.bridge.calls import CallRecord, CallStatus
+from graphrelay.bridge.ports import Dispatcher
+from graphrelay.runtime.api import create_app
+from graphrelay.server.executor import RunExecutor
 from tests.support.stack import Stack, final_answer, stack_env
 
 
 class HoldUntilCallback:
     """Publishes for real, then waits until the API has accepted the worker's callback."""
 
-    def __init__(self, inner: TaskDispatchPort, accepted: threading.Event) -> None:
+    def __init__(self, inner: Dispatcher, accepted: threading.Event) -> None:
         self.inner = inner
         self.accepted = accepted
 
-    def dispatch(self, record: TaskRecord, callback_url: str | None) -> None:
+    def dispatch(self, record: CallRecord, callback_url: str | None) -> None:
         self.inner.dispatch(record, callback_url)
         assert self.accepted.wait(30), "the worker never called back"
 
@@ -75,7 +75,7 @@ def test_callback_before_interrupt_checkpoint_still_completes(early_stack: Stack
 
     assert final_answer(state) == "answer: echo: hello"
     [record] = early_stack.records(thread_id)
-    assert record.status == TaskStatus.APPLIED
+    assert record.status == CallStatus.APPLIED
     assert record.attempts == 1
     first_run, resume_run = reversed(early_stack.sdk().runs.list(thread_id))
     # The run itself found the stored outcome right after it stopped on the interrupt, and

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from graphrelay.bridge.records import TaskRecord, TaskStatus
+from graphrelay.bridge.calls import CallRecord, CallStatus
 from tests.support import services
 from tests.support.openai_server import FakeOpenAI, Reply, serving
 from tests.support.stack import Stack, final_answer, production_env, stack_env
@@ -98,8 +98,8 @@ def _planner_env(fake: FakeOpenAI) -> dict[str, str]:
     return {
         "GRAPHRELAY_GRAPHS": json.dumps(
             {
-                "planner": "graphrelay.orchestrator.plan_execute:build_graph",
-                "researcher": "graphrelay.orchestrator.research:build_graph",
+                "planner": "graphrelay.graphs.plan_execute:build_graph",
+                "researcher": "graphrelay.graphs.research:build_graph",
             }
         ),
         "GRAPHRELAY_TOOL_MODULES": json.dumps(["tests.support.tools", "tests.support.plan_tools"]),
@@ -159,10 +159,10 @@ def _ask(stack: Stack, question: str, graph: str = "planner") -> str:
     return thread_id
 
 
-def _pending_together(records: list[TaskRecord], tool: str) -> list[TaskRecord] | None:
+def _pending_together(records: list[CallRecord], tool: str) -> list[CallRecord] | None:
     calls = [r for r in records if r.tool == tool]
     return (
-        calls if len(calls) == 2 and all(r.status == TaskStatus.DISPATCHED for r in calls) else None
+        calls if len(calls) == 2 and all(r.status == CallStatus.DISPATCHED for r in calls) else None
     )
 
 
@@ -197,7 +197,7 @@ def test_plan_parallel_tasks_suspend_replan_and_answer(
     assert "t3 (summarize): summary: result: echo: alpha + result: echo: beta" in first_report
     records = planner.records(thread_id)
     assert sorted(r.args["text"] for r in records) == ["alpha", "beta", "gamma"]
-    assert all(r.status == TaskStatus.APPLIED and r.attempts == 1 for r in records)
+    assert all(r.status == CallStatus.APPLIED and r.attempts == 1 for r in records)
     # The windows of the two first calls overlap: neither waited for the other.
     alpha, beta = sorted((r for r in records if r.args["text"] != "gamma"),
                          key=lambda r: r.args["text"])  # fmt: skip

@@ -14,7 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from graphrelay.state.redis_saver import RedisSaver
+from graphrelay.backends.redis.saver import RedisSaver
 from tests.support import services
 
 

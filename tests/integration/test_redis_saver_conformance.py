@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 
-from graphrelay.state.redis_saver import RedisSaver
+from graphrelay.backends.redis.saver import RedisSaver
 from tests.support import services
 
 PREFIXES: list[str] = []

@@ -14,7 +14,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
-from graphrelay.state.redis_saver import RedisSaver
+from graphrelay.backends.redis.saver import RedisSaver
 from tests.support import services
 
 SNAPSHOT_EVERY = 4

@@ -7,7 +7,8 @@ import subprocess
 
 from kombu import Connection, Consumer, Message
 
-from graphrelay.execution.celery_app import DEAD_LETTER_QUEUE, EXCHANGE, create_celery_app
+from graphrelay.backends.celery.app import create_celery_app
+from graphrelay.backends.celery.queues import DEAD_LETTER_QUEUE, EXCHANGE
 from tests.support.stack import Stack
 
 

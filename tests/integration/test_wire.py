@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from graphrelay.state import wire as wire_module
-from graphrelay.state.wire import Wire
+from graphrelay.backends.redis import wire as wire_module
+from graphrelay.backends.redis.wire import Wire
 from tests.support import services
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from graphrelay.bridge.records import TaskRecord
+from graphrelay.bridge.calls import CallRecord
 
 
 class RecordingDispatcher:
-    """A TaskDispatchPort that remembers what it was asked to publish."""
+    """A Dispatcher that remembers what it was asked to publish."""
 
     def __init__(self) -> None:
-        self.dispatched: list[TaskRecord] = []
+        self.dispatched: list[CallRecord] = []
         self.revoked: list[str] = []
 
-    def dispatch(self, record: TaskRecord, callback_url: str | None) -> None:
+    def dispatch(self, record: CallRecord, callback_url: str | None) -> None:
         self.dispatched.append(record)
 
     def revoke(self, task_id: str) -> None:

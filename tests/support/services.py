@@ -82,7 +82,7 @@ class PrivateRedis:
     """A redis-server of the test's own, with AOF, on a free port under a temp dir."""
 
     def __init__(self, directory: Path) -> None:
-        from graphrelay.processes import free_port
+        from graphrelay.testing.processes import free_port
 
         self.directory = directory
         self.port = free_port()
@@ -120,7 +120,7 @@ class PrivateRabbit:
     start it without touching the machine's broker. Its data survives a restart."""
 
     def __init__(self, directory: Path) -> None:
-        from graphrelay.processes import free_port
+        from graphrelay.testing.processes import free_port
 
         self.directory = directory
         self.port = free_port()

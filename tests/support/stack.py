@@ -15,12 +15,12 @@ import httpx
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from graphrelay.bridge.ledger import open_ledger
-from graphrelay.bridge.records import TaskRecord
-from graphrelay.bridge.webhooks import signed_headers
+from graphrelay.backends import open_ledger
+from graphrelay.bridge.calls import CallRecord
+from graphrelay.bridge.ledger import Ledger
+from graphrelay.bridge.messages import signed_headers
 from graphrelay.config import Settings, new_webhook_secret
-from graphrelay.ports import Ledger
-from graphrelay.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
+from graphrelay.testing.processes import free_port, spawn, stop_all, wait_for_log, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "tests" / "support" / "scripts.json"
@@ -184,7 +184,7 @@ class Stack:
         )
         return result
 
-    def records(self, thread_id: str) -> list[TaskRecord]:
+    def records(self, thread_id: str) -> list[CallRecord]:
         """The thread's ledger records."""
         ledger = self.ledger()
         try:

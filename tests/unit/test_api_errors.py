@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from graphrelay.api.app import create_app
-from graphrelay.bridge.callback import CallbackRejectedError, WebhookNotifier
-from graphrelay.bridge.records import TaskRecord
-from graphrelay.bridge.webhooks import signed_headers
+from graphrelay.bridge.calls import CallRecord
+from graphrelay.bridge.messages import signed_headers
+from graphrelay.bridge.notifier import WebhookNotifier
 from graphrelay.config import Settings
+from graphrelay.errors import CallbackRejectedError
+from graphrelay.runtime.api import create_app
 from tests.support.fakes import RecordingDispatcher
 
 
@@ -129,13 +130,13 @@ def test_notifier_stops_on_a_refusal_it_cannot_fix(client: TestClient, settings:
     # A worker posting with the wrong secret gets 401 once, not ten retries.
     notifier = WebhookNotifier("whsec_" + "A" * 43, max_attempts=10, initial_backoff=0.01)
     notifier._client = client  # type: ignore[assignment]
-    record = TaskRecord(task_id="gr-1", thread_id="t", tool="x", queue="io", status="completed")
+    record = CallRecord(task_id="gr-1", thread_id="t", tool="x", queue="io", status="completed")
     with pytest.raises(CallbackRejectedError, match="401"):
         notifier.notify(record, "/internal/tasks/callback")
 
 
 def test_readyz_reports_what_is_down(tmp_path: Path) -> None:
-    from graphrelay.processes import free_port
+    from graphrelay.testing.processes import free_port
 
     broken = Settings(data_dir=tmp_path, broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//")
     with TestClient(create_app(broken, RecordingDispatcher())) as test_client:

@@ -11,11 +11,12 @@ from langchain.agents import create_agent
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from graphrelay.backends.sqlite.ledger import SqliteLedger
 from graphrelay.bridge import BackgroundToolOutsideGraphError, background_tool, services
-from graphrelay.bridge.ledger_sqlite import SqliteLedger
-from graphrelay.bridge.records import PENDING_INTERRUPT_TYPE, TaskStatus
+from graphrelay.bridge.calls import PENDING_INTERRUPT_TYPE, CallStatus
+from graphrelay.bridge.ledger import Ledger
 from graphrelay.bridge.resume import pending_task_ids
-from graphrelay.models.scripted import ScriptedChatModel, ScriptToolCall, ScriptTurn
+from graphrelay.graphs.scripted import ScriptedChatModel, ScriptToolCall, ScriptTurn
 from tests.support.fakes import RecordingDispatcher
 
 
@@ -34,13 +35,12 @@ def ping(message: str) -> str:
 @pytest.fixture
 def bridge(tmp_path: Path) -> Iterator[services.BridgeServices]:
     installed = services.BridgeServices(
-        ledger=SqliteLedger(tmp_path / "ledger.sqlite"),
+        ledger=Ledger(SqliteLedger(tmp_path / "ledger.sqlite")),
         dispatcher=RecordingDispatcher(),
         callback_url="http://127.0.0.1:1/internal/tasks/callback",
     )
-    services.install(installed)
-    yield installed
-    services.install(None)
+    with services.bridge_services(installed):
+        yield installed
 
 
 def _agent(*calls: tuple[str, dict[str, Any]]) -> Any:
@@ -74,14 +74,14 @@ def test_a_call_records_dispatches_and_interrupts(bridge: services.BridgeService
     assert record.task_id == pending.value["task_id"]
     assert record.args == {"text": "abc", "factor": 2}
     stored = bridge.ledger.get(record.task_id)
-    assert stored is not None and stored.status == TaskStatus.DISPATCHED
+    assert stored is not None and stored.status == CallStatus.DISPATCHED
 
 
 def test_resume_returns_the_stored_outcome(bridge: services.BridgeServices) -> None:
     agent = _agent(("measure", {"text": "abc", "factor": 2}))
     [pending] = agent.invoke(QUESTION, CONFIG)["__interrupt__"]
     task_id = pending.value["task_id"]
-    bridge.ledger.finish(task_id, TaskStatus.COMPLETED, result=6)
+    bridge.ledger.finish(task_id, CallStatus.COMPLETED, result=6)
     outcome = bridge.ledger.get(task_id).outcome().model_dump()  # type: ignore[union-attr]
 
     result = agent.invoke(Command(resume={pending.id: outcome}), CONFIG)
@@ -97,7 +97,7 @@ async def test_on_an_event_loop_the_same_protocol_is_awaited(
     first, second = (await agent.ainvoke(QUESTION, CONFIG))["__interrupt__"]
     dispatched = {r.task_id for r in _dispatched(bridge)}
     assert dispatched == {first.value["task_id"], second.value["task_id"]}
-    bridge.ledger.finish(first.value["task_id"], TaskStatus.COMPLETED, result=1)
+    bridge.ledger.finish(first.value["task_id"], CallStatus.COMPLETED, result=1)
 
     resumed = await agent.ainvoke(
         Command(resume={first.id: {"task_id": first.value["task_id"], "result": 1}}), CONFIG
@@ -108,7 +108,7 @@ async def test_on_an_event_loop_the_same_protocol_is_awaited(
     assert len(_dispatched(bridge)) == 2  # the re-run of the second found its record
     for pending in (first, second):
         stored = bridge.ledger.get(pending.value["task_id"])
-        assert stored is not None and stored.status != TaskStatus.INTENDED
+        assert stored is not None and stored.status != CallStatus.INTENDED
     with pytest.raises(BackgroundToolOutsideGraphError):
         await measure.tool.ainvoke({"text": "abc"})
 
@@ -119,7 +119,7 @@ def test_resuming_one_of_two_re_runs_the_other_without_dispatching(
     agent = _agent(("measure", {"text": "a"}), ("measure", {"text": "bb"}))
     first, second = agent.invoke(QUESTION, CONFIG)["__interrupt__"]
     assert first.id != second.id
-    bridge.ledger.finish(first.value["task_id"], TaskStatus.COMPLETED, result=1)
+    bridge.ledger.finish(first.value["task_id"], CallStatus.COMPLETED, result=1)
 
     result = agent.invoke(
         Command(resume={first.id: {"task_id": first.value["task_id"], "result": 1}}), CONFIG
@@ -135,7 +135,7 @@ def test_resuming_one_of_two_re_runs_the_other_without_dispatching(
 def test_a_failed_outcome_becomes_a_tool_error(bridge: services.BridgeServices) -> None:
     agent = _agent(("measure", {"text": "a"}))
     [pending] = agent.invoke(QUESTION, CONFIG)["__interrupt__"]
-    bridge.ledger.finish(pending.value["task_id"], TaskStatus.FAILED, error="measure failed: boom")
+    bridge.ledger.finish(pending.value["task_id"], CallStatus.FAILED, error="measure failed: boom")
 
     result = agent.invoke(
         Command(resume={pending.id: {"task_id": "x", "error": "measure failed: boom"}}), CONFIG

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from graphrelay.bridge.callback import WebhookNotifier
-from graphrelay.bridge.records import TaskRecord, TaskStatus
-from graphrelay.bridge.webhooks import verify
+from graphrelay.bridge.calls import CallRecord, CallStatus
+from graphrelay.bridge.messages import verify
+from graphrelay.bridge.notifier import WebhookNotifier
 from graphrelay.config import new_webhook_secret
 from tests.support.receiver import Receiver, receiving
 
@@ -23,9 +23,9 @@ def flaky_api() -> Iterator[Receiver]:
         yield receiver
 
 
-def _record() -> TaskRecord:
-    return TaskRecord(task_id="gr-1", thread_id="t1", tool="echo", queue="io",
-                      status=TaskStatus.COMPLETED, result="done")  # fmt: skip
+def _record() -> CallRecord:
+    return CallRecord(task_id="gr-1", thread_id="t1", tool="echo", queue="io",
+                      status=CallStatus.COMPLETED, result="done")  # fmt: skip
 
 
 def test_callback_is_retried_until_accepted(flaky_api: Receiver) -> None:

@@ -8,12 +8,12 @@ import pytest
 from langchain_openai import ChatOpenAI
 from typer.testing import CliRunner
 
-from graphrelay.cli import app
+from graphrelay.cli.app import app
 from graphrelay.config import Settings
-from graphrelay.execution.worker import worker_argv
-from graphrelay.models.scripted import ScriptedChatModel
-from graphrelay.orchestrator.models import load_chat_model
-from graphrelay.processes import free_port
+from graphrelay.graphs.chat_models import load_chat_model
+from graphrelay.graphs.scripted import ScriptedChatModel
+from graphrelay.runtime.launch import worker_argv
+from graphrelay.testing.processes import free_port
 
 runner = CliRunner()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphrelay.state.deltas import DeltaTracker, needed_with_bases
+from graphrelay.backends.redis.deltas import DeltaTracker, needed_with_bases
 
 KEY = ("thread", "", "messages")
 

@@ -18,16 +18,11 @@ from fastapi.encoders import jsonable_encoder
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import Interrupt
 
-from graphrelay.api.events import (
-    END,
-    FROM_START,
-    Event,
-    LocalEvents,
-    RedisEvents,
-    RunEvents,
-    to_json,
-    valid_event_id,
-)
+from graphrelay.backends.memory import LocalEvents
+from graphrelay.backends.redis.events import RedisEvents
+from graphrelay.backends.redis.keys import RedisKeys
+from graphrelay.server.ports import RunEvents
+from graphrelay.server.streaming import END, FROM_START, Event, to_json, valid_event_id
 from tests.support import services
 
 
@@ -35,7 +30,8 @@ from tests.support import services
 async def replicas() -> AsyncIterator[tuple[RedisEvents, RedisEvents]]:
     services.check_redis()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    first, second = RedisEvents(services.REDIS_URL, prefix), RedisEvents(services.REDIS_URL, prefix)
+    keys = RedisKeys(prefix)
+    first, second = RedisEvents(services.REDIS_URL, keys), RedisEvents(services.REDIS_URL, keys)
     await first.start()
     await second.start()
     yield first, second

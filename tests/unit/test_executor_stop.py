@@ -10,13 +10,15 @@ from typing import Any, TypedDict
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 
-from graphrelay.api.events import Event, LocalEvents
-from graphrelay.api.executor import RunExecutor
-from graphrelay.api.leases import SqliteLeases
-from graphrelay.api.records import RunRecord, ThreadRecord
-from graphrelay.api.store import RunStore, SqliteDocuments
-from graphrelay.bridge.ledger_sqlite import SqliteLedger
-from graphrelay.bridge.locks import LocalThreadLocks
+from graphrelay.backends.memory import LocalEvents, LocalThreadLocks
+from graphrelay.backends.sqlite.documents import SqliteDocuments
+from graphrelay.backends.sqlite.leases import SqliteLeases
+from graphrelay.backends.sqlite.ledger import SqliteLedger
+from graphrelay.bridge.ledger import Ledger
+from graphrelay.server.executor import RunExecutor
+from graphrelay.server.records import RunRecord, ThreadRecord
+from graphrelay.server.store import RunStore
+from graphrelay.server.streaming import Event
 
 
 class Nothing(TypedDict, total=False):
@@ -30,7 +32,7 @@ def _executor(tmp_path: Path) -> RunExecutor:
     graphs: dict[str, Any] = {"noop": builder.compile(checkpointer=InMemorySaver())}
     return RunExecutor(
         graphs,
-        SqliteLedger(tmp_path / "ledger.sqlite"),
+        Ledger(SqliteLedger(tmp_path / "ledger.sqlite")),
         LocalThreadLocks(),
         RunStore(SqliteDocuments(tmp_path / "runs.sqlite")),
         SqliteLeases(tmp_path / "runs.sqlite"),

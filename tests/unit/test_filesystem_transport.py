@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kombu import Connection
 
-import graphrelay.execution.filesystem_transport as transport
+import graphrelay.backends.celery.filesystem_transport as transport
 
 
 def _connection(folder: Path) -> Connection:

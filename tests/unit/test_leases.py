@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from graphrelay.api.leases import RedisLeases, RunLeases, SqliteLeases
+from graphrelay.backends.redis.keys import RedisKeys
+from graphrelay.backends.redis.leases import RedisLeases
+from graphrelay.backends.sqlite.leases import SqliteLeases
+from graphrelay.server.ports import RunLeases
 from tests.support import services
 
 
@@ -20,7 +23,7 @@ def leases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunLeases
         return
     services.check_redis()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    yield RedisLeases(services.REDIS_URL, prefix)
+    yield RedisLeases(services.REDIS_URL, RedisKeys(prefix))
     services.clear_prefix(prefix)
 
 

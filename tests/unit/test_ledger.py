@@ -11,31 +11,32 @@ from pathlib import Path
 
 import pytest
 
-from graphrelay.bridge.ledger import open_ledger
-from graphrelay.bridge.ledger_redis import RedisLedger
-from graphrelay.bridge.ledger_sqlite import SqliteLedger
-from graphrelay.bridge.records import TaskRecord, TaskStatus
-from graphrelay.ports import Ledger
+from graphrelay.backends import open_ledger
+from graphrelay.backends.redis.keys import RedisKeys
+from graphrelay.backends.redis.ledger import RedisLedger
+from graphrelay.backends.sqlite.ledger import SqliteLedger
+from graphrelay.bridge.calls import CallRecord, CallStatus
+from graphrelay.bridge.ledger import Ledger
 from tests.support import services
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     if request.param == "sqlite":
-        adapter: Ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+        adapter = Ledger(SqliteLedger(tmp_path / "ledger.sqlite"))
         yield adapter
         adapter.close()
         return
     services.check_redis()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    adapter = RedisLedger(services.REDIS_URL, prefix)
+    adapter = Ledger(RedisLedger(services.REDIS_URL, RedisKeys(prefix)))
     yield adapter
     adapter.close()
     services.clear_prefix(prefix)
 
 
-def _record(task_id: str = "gr-1", thread_id: str = "t1") -> TaskRecord:
-    return TaskRecord(task_id=task_id, thread_id=thread_id, tool="echo", queue="io")
+def _record(task_id: str = "gr-1", thread_id: str = "t1") -> CallRecord:
+    return CallRecord(task_id=task_id, thread_id=thread_id, tool="echo", queue="io")
 
 
 def test_intend_keeps_the_first_record(ledger: Ledger) -> None:
@@ -44,21 +45,21 @@ def test_intend_keeps_the_first_record(ledger: Ledger) -> None:
 
     again = ledger.intend(_record())
 
-    assert first.status == TaskStatus.INTENDED
-    assert again.status == TaskStatus.DISPATCHED
+    assert first.status == CallStatus.INTENDED
+    assert again.status == CallStatus.DISPATCHED
 
 
 def test_transitions_follow_the_protocol(ledger: Ledger) -> None:
     ledger.intend(_record())
-    assert ledger.finish("gr-1", TaskStatus.COMPLETED, result={"n": 1})
+    assert ledger.finish("gr-1", CallStatus.COMPLETED, result={"n": 1})
     ledger.mark_dispatched("gr-1")  # too late: no effect
-    assert ledger.get("gr-1").status == TaskStatus.COMPLETED  # type: ignore[union-attr]
+    assert ledger.get("gr-1").status == CallStatus.COMPLETED  # type: ignore[union-attr]
 
     ledger.mark_applied(["gr-1"])
     record = ledger.get("gr-1")
 
     assert record is not None
-    assert record.status == TaskStatus.APPLIED
+    assert record.status == CallStatus.APPLIED
     assert record.result == {"n": 1}
     assert record.finished_at is not None
 
@@ -66,14 +67,14 @@ def test_transitions_follow_the_protocol(ledger: Ledger) -> None:
 def test_applied_only_after_an_outcome(ledger: Ledger) -> None:
     ledger.intend(_record())
     ledger.mark_applied(["gr-1"])
-    assert ledger.get("gr-1").status == TaskStatus.INTENDED  # type: ignore[union-attr]
+    assert ledger.get("gr-1").status == CallStatus.INTENDED  # type: ignore[union-attr]
 
 
 def test_first_write_wins_under_concurrency(ledger: Ledger) -> None:
     ledger.intend(_record())
 
     def finish(n: int) -> bool:
-        return ledger.finish("gr-1", TaskStatus.COMPLETED, result=n)
+        return ledger.finish("gr-1", CallStatus.COMPLETED, result=n)
 
     with ThreadPoolExecutor(16) as pool:
         wins = list(pool.map(finish, range(32)))
@@ -104,18 +105,18 @@ def test_stale_finds_records_by_status_and_age(ledger: Ledger) -> None:
     for n in range(3):
         ledger.intend(_record(f"gr-{n}", "t"))
     ledger.mark_dispatched("gr-1")
-    ledger.finish("gr-2", TaskStatus.COMPLETED, result="r")
+    ledger.finish("gr-2", CallStatus.COMPLETED, result="r")
     now = time.time() + 1
 
-    assert [r.task_id for r in ledger.stale(TaskStatus.INTENDED, now, 10)] == ["gr-0"]
-    assert [r.task_id for r in ledger.stale(TaskStatus.DISPATCHED, now, 10)] == ["gr-1"]
-    assert [r.task_id for r in ledger.stale(TaskStatus.COMPLETED, now, 10)] == ["gr-2"]
-    assert ledger.stale(TaskStatus.INTENDED, now - 60, 10) == []  # not old enough
+    assert [r.task_id for r in ledger.stale(CallStatus.INTENDED, now, 10)] == ["gr-0"]
+    assert [r.task_id for r in ledger.stale(CallStatus.DISPATCHED, now, 10)] == ["gr-1"]
+    assert [r.task_id for r in ledger.stale(CallStatus.COMPLETED, now, 10)] == ["gr-2"]
+    assert ledger.stale(CallStatus.INTENDED, now - 60, 10) == []  # not old enough
 
     ledger.mark_applied(["gr-2"])
-    assert ledger.stale(TaskStatus.COMPLETED, now, 10) == []
+    assert ledger.stale(CallStatus.COMPLETED, now, 10) == []
     with pytest.raises(ValueError, match="applied"):
-        ledger.stale(TaskStatus.APPLIED, now, 10)
+        ledger.stale(CallStatus.APPLIED, now, 10)
 
 
 def test_overdue_lists_open_calls_past_their_deadline(ledger: Ledger) -> None:
@@ -123,7 +124,7 @@ def test_overdue_lists_open_calls_past_their_deadline(ledger: Ledger) -> None:
     for name, deadline in (("late", now - 5), ("later", now - 1), ("on-time", now + 60)):
         ledger.intend(_record(f"gr-{name}").model_copy(update={"deadline": deadline}))
     ledger.intend(_record("gr-done").model_copy(update={"deadline": now - 9}))
-    ledger.finish("gr-done", TaskStatus.COMPLETED, result="r")
+    ledger.finish("gr-done", CallStatus.COMPLETED, result="r")
 
     assert [r.task_id for r in ledger.overdue(now, 10)] == ["gr-late", "gr-later"]
     assert [r.task_id for r in ledger.overdue(now, 1)] == ["gr-late"]
@@ -132,8 +133,8 @@ def test_overdue_lists_open_calls_past_their_deadline(ledger: Ledger) -> None:
 def test_a_worker_attempt_marks_an_intended_call_dispatched(ledger: Ledger) -> None:
     ledger.intend(_record())
     ledger.start_attempt("gr-1")
-    assert ledger.get("gr-1").status == TaskStatus.DISPATCHED  # type: ignore[union-attr]
-    assert ledger.stale(TaskStatus.INTENDED, time.time() + 1, 10) == []
+    assert ledger.get("gr-1").status == CallStatus.DISPATCHED  # type: ignore[union-attr]
+    assert ledger.stale(CallStatus.INTENDED, time.time() + 1, 10) == []
 
 
 def test_open_ledger_refuses_unknown_urls() -> None:
@@ -144,13 +145,13 @@ def test_open_ledger_refuses_unknown_urls() -> None:
 async def test_the_awaited_methods_follow_the_same_rules(ledger: Ledger) -> None:
     first = await ledger.aintend(_record())
     again = await ledger.aintend(_record().model_copy(update={"tool": "other"}))
-    assert first.status == again.status == TaskStatus.INTENDED
+    assert first.status == again.status == CallStatus.INTENDED
     assert again.tool == "echo"  # the first record stays
 
     await ledger.amark_dispatched("gr-1")
-    assert (await ledger.aget("gr-1")).status == TaskStatus.DISPATCHED  # type: ignore[union-attr]
+    assert (await ledger.aget("gr-1")).status == CallStatus.DISPATCHED  # type: ignore[union-attr]
     wins = await asyncio.gather(
-        *(ledger.afinish("gr-1", TaskStatus.COMPLETED, result=n) for n in range(8))
+        *(ledger.afinish("gr-1", CallStatus.COMPLETED, result=n) for n in range(8))
     )
     assert wins.count(True) == 1
     assert [r.task_id for r in await ledger.afor_thread("t1")] == ["gr-1"]
@@ -158,9 +159,9 @@ async def test_the_awaited_methods_follow_the_same_rules(ledger: Ledger) -> None
     await ledger.amark_applied(["gr-1", "missing"])
     record = await ledger.aget("gr-1")
     assert record is not None
-    assert (record.status, record.result) == (TaskStatus.APPLIED, wins.index(True))
+    assert (record.status, record.result) == (CallStatus.APPLIED, wins.index(True))
     assert await ledger.aget("missing") is None
-    assert ledger.stale(TaskStatus.COMPLETED, time.time() + 1, 10) == []  # index followed
+    assert ledger.stale(CallStatus.COMPLETED, time.time() + 1, 10) == []  # index followed
 
 
 async def test_sync_and_awaited_writers_race_and_first_write_wins(ledger: Ledger) -> None:
@@ -168,11 +169,11 @@ async def test_sync_and_awaited_writers_race_and_first_write_wins(ledger: Ledger
 
     def finish_in_threads() -> list[bool]:
         with ThreadPoolExecutor(8) as pool:
-            return list(pool.map(lambda n: ledger.finish("gr-1", TaskStatus.FAILED, error=f"e{n}"),
+            return list(pool.map(lambda n: ledger.finish("gr-1", CallStatus.FAILED, error=f"e{n}"),
                                  range(8)))  # fmt: skip
 
     threaded = asyncio.to_thread(finish_in_threads)
-    awaited = asyncio.gather(*(ledger.afinish("gr-1", TaskStatus.COMPLETED) for _ in range(8)))
+    awaited = asyncio.gather(*(ledger.afinish("gr-1", CallStatus.COMPLETED) for _ in range(8)))
     from_threads, from_loop = await asyncio.gather(threaded, awaited)
 
     assert from_threads.count(True) + list(from_loop).count(True) == 1
@@ -183,8 +184,9 @@ def test_a_write_retried_after_its_reply_was_lost_still_counts() -> None:
     retry finds its own write stored and must report it made, not refused."""
     services.check_redis()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    ledger = RedisLedger(services.REDIS_URL, prefix)
-    real = ledger.redis.execute_command
+    store = RedisLedger(services.REDIS_URL, RedisKeys(prefix))
+    ledger = Ledger(store)
+    real = store.client.execute_command
 
     def reply_lost_once(*command: object) -> object:
         if command[0] == "EVAL":
@@ -193,12 +195,12 @@ def test_a_write_retried_after_its_reply_was_lost_still_counts() -> None:
 
     try:
         ledger.intend(_record())
-        ledger.redis.execute_command = reply_lost_once  # type: ignore[method-assign]
+        store.client.execute_command = reply_lost_once  # type: ignore[method-assign]
 
-        assert ledger.finish("gr-1", TaskStatus.COMPLETED, result="r")
-        assert not ledger.finish("gr-1", TaskStatus.FAILED, error="late")
+        assert ledger.finish("gr-1", CallStatus.COMPLETED, result="r")
+        assert not ledger.finish("gr-1", CallStatus.FAILED, error="late")
         stored = ledger.get("gr-1")
-        assert stored is not None and stored.status == TaskStatus.COMPLETED
+        assert stored is not None and stored.status == CallStatus.COMPLETED
     finally:
         ledger.close()
         services.clear_prefix(prefix)

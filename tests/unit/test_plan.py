@@ -7,8 +7,7 @@ import re
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from graphrelay.models.scripted import ScriptedChatModel
-from graphrelay.orchestrator.plan_execute.plan import (
+from graphrelay.graphs.plan_execute.plan import (
     Plan,
     PlanError,
     Task,
@@ -16,6 +15,7 @@ from graphrelay.orchestrator.plan_execute.plan import (
     ready_tasks,
     validate_plan,
 )
+from graphrelay.graphs.scripted import ScriptedChatModel
 
 
 def _plan(*tasks: tuple[str, list[str]]) -> Plan:

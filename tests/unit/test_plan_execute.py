@@ -10,8 +10,8 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphrelay.config import Settings
-from graphrelay.orchestrator.plan_execute import build_graph
-from graphrelay.orchestrator.registry import Graph
+from graphrelay.graphs.plan_execute import build_graph
+from graphrelay.server.ports import Graph
 
 
 def _task(task_id: str, description: str, *deps: str, tool: str = "lookup") -> dict[str, Any]:

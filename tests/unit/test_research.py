@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphrelay.config import Settings
-from graphrelay.orchestrator.research import build_graph
+from graphrelay.graphs.research import build_graph
 
 SCRIPTS = {
     # First: the synthesis prompt also names the angles.

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from graphrelay.api.records import RunRecord, RunStatus, ThreadRecord
-from graphrelay.api.store import (
-    ACTIVE_RUN,
-    DocumentStore,
-    Entry,
-    RedisDocuments,
-    RunStore,
-    SqliteDocuments,
-)
+from graphrelay.backends.redis.documents import RedisDocuments
+from graphrelay.backends.redis.keys import RedisKeys
+from graphrelay.backends.sqlite.documents import SqliteDocuments
+from graphrelay.server.ports import DocumentStore, Entry
+from graphrelay.server.records import RunRecord, RunStatus, ThreadRecord
+from graphrelay.server.store import ACTIVE_RUN, RunStore
 from tests.support import services
 
 ENDED: tuple[RunStatus, ...] = ("success", "error", "interrupted", "timeout")
@@ -55,7 +52,7 @@ def documents(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reads]
         return
     services.check_redis()
     prefix = f"graphrelay-test-{uuid.uuid4().hex[:8]}"
-    yield Reads(RedisDocuments(services.REDIS_URL, prefix))
+    yield Reads(RedisDocuments(services.REDIS_URL, RedisKeys(prefix)))
     services.clear_prefix(prefix)
 
 

@@ -12,8 +12,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.tools import tool
 from pydantic import ValidationError
 
-from graphrelay.models import scripted
-from graphrelay.models.scripted import ScriptedChatModel, ScriptTurn
+from graphrelay.graphs import scripted
+from graphrelay.graphs.scripted import ScriptedChatModel, ScriptTurn
 
 
 @tool

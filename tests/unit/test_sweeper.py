@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from graphrelay.bridge.ledger_sqlite import SqliteLedger
-from graphrelay.bridge.records import TaskRecord, TaskStatus
+from graphrelay.backends.sqlite.ledger import SqliteLedger
+from graphrelay.bridge.calls import CallRecord, CallStatus
+from graphrelay.bridge.ledger import Ledger
 from graphrelay.bridge.sweeper import Sweeper, SweepPolicy
 from tests.support.fakes import RecordingDispatcher
 
@@ -19,7 +20,7 @@ class Harness:
     """A sweeper whose resumes and run take-overs are recorded instead of run."""
 
     def __init__(self, path: Path) -> None:
-        self.ledger = SqliteLedger(path)
+        self.ledger = Ledger(SqliteLedger(path))
         self.dispatcher = RecordingDispatcher()
         self.resumed: list[str] = []
         self.runs_to_take: list[str] = []
@@ -37,7 +38,7 @@ class Harness:
 
     def add(self, task_id: str, thread_id: str = "t1", deadline: float | None = None) -> None:
         self.ledger.intend(
-            TaskRecord(
+            CallRecord(
                 task_id=task_id, thread_id=thread_id, tool="echo", queue="io", deadline=deadline
             )
         )
@@ -64,7 +65,7 @@ async def test_an_unpublished_call_is_published_once_it_stalls(harness: Harness)
 
     assert done["redispatched"] == 1
     assert [r.task_id for r in harness.dispatcher.dispatched] == ["gr-stuck"]
-    assert harness.ledger.get("gr-stuck").status == TaskStatus.DISPATCHED  # type: ignore[union-attr]
+    assert harness.ledger.get("gr-stuck").status == CallStatus.DISPATCHED  # type: ignore[union-attr]
     again = await harness.sweeper.sweep_once(now=time.time() + GRACE + 1)
     assert again["redispatched"] == 0
 
@@ -73,9 +74,9 @@ async def test_an_unapplied_outcome_resumes_its_thread(harness: Harness) -> None
     harness.add("gr-a", "thread-a")
     harness.add("gr-b", "thread-a")
     harness.add("gr-c", "thread-c")
-    harness.ledger.finish("gr-a", TaskStatus.COMPLETED, result="ok")
-    harness.ledger.finish("gr-b", TaskStatus.FAILED, error="boom")
-    harness.ledger.finish("gr-c", TaskStatus.COMPLETED, result="ok")
+    harness.ledger.finish("gr-a", CallStatus.COMPLETED, result="ok")
+    harness.ledger.finish("gr-b", CallStatus.FAILED, error="boom")
+    harness.ledger.finish("gr-c", CallStatus.COMPLETED, result="ok")
     harness.ledger.mark_applied(["gr-c"])
 
     done = await harness.sweeper.sweep_once(now=time.time() + GRACE + 1)
@@ -91,7 +92,7 @@ async def test_a_call_past_its_deadline_is_revoked_failed_and_resumed(harness: H
     done = await harness.sweeper.sweep_once()
 
     record = harness.ledger.get("gr-slow")
-    assert record is not None and record.status == TaskStatus.FAILED
+    assert record is not None and record.status == CallStatus.FAILED
     assert record.error is not None and "timed out" in record.error
     assert done["timed_out"] == 1
     assert harness.dispatcher.revoked == ["gr-slow"]
@@ -100,7 +101,7 @@ async def test_a_call_past_its_deadline_is_revoked_failed_and_resumed(harness: H
 
 async def test_a_late_worker_outcome_beats_the_timeout(harness: Harness) -> None:
     harness.add("gr-late", deadline=time.time() - GRACE - 5)
-    harness.ledger.finish("gr-late", TaskStatus.COMPLETED, result="made it")
+    harness.ledger.finish("gr-late", CallStatus.COMPLETED, result="made it")
 
     done = await harness.sweeper.sweep_once()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from graphrelay.api.app import create_app
 from graphrelay.config import Settings
+from graphrelay.runtime.api import create_app
 from tests.support.fakes import RecordingDispatcher
 
 KEYS = {"key-a": "tenant-a", "key-b": "tenant-b"}

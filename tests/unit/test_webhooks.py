@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from graphrelay.bridge.webhooks import InvalidSignatureError, signed_headers, verify
+from graphrelay.bridge.messages import signed_headers, verify
 from graphrelay.config import new_webhook_secret
+from graphrelay.errors import InvalidSignatureError
 
 SECRET = new_webhook_secret()
 BODY = '{"task_id": "gr-1"}'

@@ -12,10 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from graphrelay.api.auth import authenticate
+from graphrelay.api.deps import authenticate, engine_of
 from graphrelay.api.errors import documented, not_found
-from graphrelay.api.runtime import ApiRuntime
-from graphrelay.orchestrator.registry import Graph
+from graphrelay.server.ports import Graph
 
 router = APIRouter(
     dependencies=[Depends(authenticate)], responses=documented(400, 401, 404), tags=["assistants"]
@@ -46,8 +45,8 @@ def _assistant(graph_id: str) -> dict[str, Any]:
 
 
 def _graph(request: Request, assistant_id: str) -> Graph:
-    runtime: ApiRuntime = request.app.state.runtime
-    graph = runtime.graphs.get(assistant_id)
+    engine = engine_of(request)
+    graph = engine.graphs.get(assistant_id)
     if graph is None:
         raise not_found("assistant", assistant_id)
     return graph
@@ -56,10 +55,10 @@ def _graph(request: Request, assistant_id: str) -> Graph:
 @router.post("/assistants/search")
 async def search_assistants(body: AssistantSearch, request: Request) -> list[dict[str, Any]]:
     """The served graphs, as assistants, filtered by graph id or name."""
-    runtime: ApiRuntime = request.app.state.runtime
+    engine = engine_of(request)
     found = [
         _assistant(graph_id)
-        for graph_id in runtime.graphs
+        for graph_id in engine.graphs
         if body.graph_id in (None, graph_id) and body.name in (None, graph_id)
         and not body.metadata
     ]  # fmt: skip

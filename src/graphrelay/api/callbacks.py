@@ -15,13 +15,20 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from graphrelay.api.deps import engine_of
 from graphrelay.api.errors import documented
-from graphrelay.api.events import thread_channel
-from graphrelay.api.runtime import ApiRuntime
-from graphrelay.bridge.progress import PROGRESS_PATH, TaskProgress
-from graphrelay.bridge.records import TaskCallback, TaskRecord, TaskStatus
-from graphrelay.bridge.webhooks import InvalidSignatureError, verify
-from graphrelay.crash import crash_point
+from graphrelay.bridge.calls import CallRecord, CallStatus
+from graphrelay.bridge.messages import (
+    CALLBACK_PATH,
+    PROGRESS_PATH,
+    CallbackMessage,
+    ProgressMessage,
+    verify,
+)
+from graphrelay.errors import InvalidSignatureError
+from graphrelay.server.engine import Engine
+from graphrelay.server.streaming import thread_channel
+from graphrelay.testing.crash import crash_point
 
 router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 413))
 
@@ -29,45 +36,45 @@ MAX_CALLBACK_BYTES = 10 * 1024 * 1024
 Body = TypeVar("Body", bound=BaseModel)
 
 
-@router.post("/internal/tasks/callback", status_code=202)
+@router.post(CALLBACK_PATH, status_code=202)
 async def task_callback(request: Request) -> JSONResponse:
     """Verify, record and apply a worker's outcome."""
-    runtime: ApiRuntime = request.app.state.runtime
-    callback = _parse(await _verified_body(request), TaskCallback)
-    await _record_on(runtime, callback.task_id, callback.thread_id)
-    status = TaskStatus.FAILED if callback.status == "failed" else TaskStatus.COMPLETED
-    await runtime.ledger.afinish(callback.task_id, status, callback.result, callback.error)
+    engine = engine_of(request)
+    callback = _parse(await _verified_body(request), CallbackMessage)
+    await _record_on(engine, callback.task_id, callback.thread_id)
+    status = CallStatus.FAILED if callback.status == "failed" else CallStatus.COMPLETED
+    await engine.ledger.afinish(callback.task_id, status, callback.result, callback.error)
     crash_point("after_callback_accepted")
-    runtime.executor.wake(callback.thread_id)
+    engine.executor.wake(callback.thread_id)
     return JSONResponse({"accepted": True, "task_id": callback.task_id}, status_code=202)
 
 
 @router.post(PROGRESS_PATH, status_code=202)
 async def task_progress(request: Request) -> JSONResponse:
     """Verify a worker's progress report and stream it on the thread as a `custom` event."""
-    runtime: ApiRuntime = request.app.state.runtime
-    report = _parse(await _verified_body(request), TaskProgress)
-    record = await _record_on(runtime, report.task_id, report.thread_id)
+    engine = engine_of(request)
+    report = _parse(await _verified_body(request), ProgressMessage)
+    record = await _record_on(engine, report.task_id, report.thread_id)
     event = {"type": "background_task_progress", "tool": record.tool, **report.model_dump()}
-    runtime.executor.events.publish(thread_channel(report.thread_id), "custom", event)
+    engine.executor.events.publish(thread_channel(report.thread_id), "custom", event)
     return JSONResponse({"accepted": True}, status_code=202)
 
 
-async def _record_on(runtime: ApiRuntime, task_id: str, thread_id: str) -> TaskRecord:
+async def _record_on(engine: Engine, task_id: str, thread_id: str) -> CallRecord:
     """The ledger record of a background call on that thread, or 404."""
-    record = await runtime.ledger.aget(task_id)
+    record = await engine.ledger.aget(task_id)
     if record is None or record.thread_id != thread_id:
         raise HTTPException(404, f"no background task {task_id} on that thread")
     return record
 
 
 async def _verified_body(request: Request) -> bytes:
-    runtime: ApiRuntime = request.app.state.runtime
+    engine = engine_of(request)
     body = await request.body()
     if len(body) > MAX_CALLBACK_BYTES:
         raise HTTPException(413, f"callback body over {MAX_CALLBACK_BYTES} bytes")
     try:
-        verify(runtime.settings.signing_secret, body, dict(request.headers))
+        verify(engine.settings.signing_secret, body, dict(request.headers))
     except InvalidSignatureError as exc:
         raise HTTPException(401, f"invalid webhook signature: {exc}") from exc
     return body

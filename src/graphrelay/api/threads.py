@@ -7,14 +7,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from graphrelay.api.auth import authenticate, tenant_of
+from graphrelay.api.deps import authenticate, engine_of, tenant_of, thread_or_404
 from graphrelay.api.errors import conflict, documented, not_found
-from graphrelay.api.executor import thread_config
-from graphrelay.api.records import ThreadRecord, now
-from graphrelay.api.runtime import ApiRuntime
 from graphrelay.api.serialize import checkpoint_json, state_json
-from graphrelay.orchestrator.registry import Graph
-from graphrelay.state import portable
+from graphrelay.server import checkpoints
+from graphrelay.server.checkpoints import thread_config
+from graphrelay.server.engine import Engine
+from graphrelay.server.ports import Graph
+from graphrelay.server.records import ThreadRecord, now
 
 router = APIRouter(
     dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["threads"]
@@ -86,22 +86,8 @@ class StateAt(BaseModel):
     subgraphs: bool = False
 
 
-def runtime_of(request: Request) -> ApiRuntime:
-    """The API runtime the request's app holds."""
-    runtime: ApiRuntime = request.app.state.runtime
-    return runtime
-
-
-async def thread_or_404(request: Request, thread_id: str) -> ThreadRecord:
-    """The caller's thread, or a 404 (another tenant's thread does not exist for it)."""
-    thread = await runtime_of(request).store.get_thread(thread_id)
-    if thread is None or thread.tenant != tenant_of(request):
-        raise not_found("thread", thread_id)
-    return thread
-
-
-def _graph(runtime: ApiRuntime, thread: ThreadRecord) -> Graph | None:
-    return runtime.graphs.get(thread.graph_id) if thread.graph_id else None
+def _graph(engine: Engine, thread: ThreadRecord) -> Graph | None:
+    return engine.graphs.get(thread.graph_id) if thread.graph_id else None
 
 
 def _at(thread_id: str, checkpoint_id: str | None, ns: str = "") -> Any:
@@ -114,39 +100,39 @@ def _at(thread_id: str, checkpoint_id: str | None, ns: str = "") -> Any:
 @router.post("/threads")
 async def create_thread(body: ThreadCreate, request: Request) -> dict[str, Any]:
     """Create a thread (or return it with `if_exists="do_nothing"`)."""
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     if body.thread_id is not None:
-        existing = await runtime.store.get_thread(body.thread_id)
+        existing = await engine.store.get_thread(body.thread_id)
         if existing is not None:
             # Another tenant's id is taken all the same, but the answer must not say whose.
             if body.if_exists == "do_nothing" and existing.tenant == tenant_of(request):
-                return await _thread_json(runtime, existing)
+                return await _thread_json(engine, existing)
             raise conflict(f"thread {body.thread_id} already exists")
     thread = ThreadRecord(metadata=body.metadata, tenant=tenant_of(request))
     if body.thread_id is not None:
         thread.thread_id = body.thread_id
-    await runtime.store.put_thread(thread)
-    return await _thread_json(runtime, thread)
+    await engine.store.put_thread(thread)
+    return await _thread_json(engine, thread)
 
 
 @router.post("/threads/search")
 async def search_threads(body: ThreadSearch, request: Request) -> list[dict[str, Any]]:
     """Threads whose metadata holds every given pair (and with the given status)."""
-    runtime = runtime_of(request)
-    threads = await runtime.store.threads()
+    engine = engine_of(request)
+    threads = await engine.store.threads()
     matching = [
         t for t in reversed(threads)
         if t.tenant == tenant_of(request) and body.status in (None, t.status)
         and all(t.metadata.get(k) == v for k, v in body.metadata.items())
     ]  # fmt: skip
     page = matching[body.offset : body.offset + body.limit]
-    return [await _thread_json(runtime, thread) for thread in page]
+    return [await _thread_json(engine, thread) for thread in page]
 
 
-async def _thread_json(runtime: ApiRuntime, thread: ThreadRecord) -> dict[str, Any]:
+async def _thread_json(engine: Engine, thread: ThreadRecord) -> dict[str, Any]:
     result = thread.model_dump(mode="json", exclude={"graph_id", "tenant"})
     result.update(values={}, interrupts={})
-    graph = _graph(runtime, thread)
+    graph = _graph(engine, thread)
     if graph is not None:
         snapshot = await graph.aget_state(thread_config(thread.thread_id))
         state = state_json(snapshot)
@@ -160,45 +146,45 @@ async def _thread_json(runtime: ApiRuntime, thread: ThreadRecord) -> dict[str, A
 @router.get("/threads/{thread_id}")
 async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
     """A thread with its current values and interrupts."""
-    runtime = runtime_of(request)
-    return await _thread_json(runtime, await thread_or_404(request, thread_id))
+    engine = engine_of(request)
+    return await _thread_json(engine, await thread_or_404(request, thread_id))
 
 
 @router.patch("/threads/{thread_id}")
 async def update_thread(thread_id: str, body: ThreadPatch, request: Request) -> dict[str, Any]:
     """Merge metadata into the thread's."""
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
     thread.metadata.update(body.metadata)
     thread.updated_at = now()
-    await runtime.store.put_thread(thread)
-    return await _thread_json(runtime, thread)
+    await engine.store.put_thread(thread)
+    return await _thread_json(engine, thread)
 
 
 @router.delete("/threads/{thread_id}", status_code=204)
 async def delete_thread(thread_id: str, request: Request) -> Response:
     """Delete the thread, its runs and its checkpoints."""
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
     if thread.status == "busy":
         raise conflict(f"thread {thread_id} is busy; cancel its run first")
-    await runtime.checkpointer.adelete_thread(thread_id)
-    await runtime.store.delete_thread(thread_id)
+    await engine.checkpointer.adelete_thread(thread_id)
+    await engine.store.delete_thread(thread_id)
     return Response(status_code=204)
 
 
 @router.post("/threads/{thread_id}/copy")
 async def copy_thread(thread_id: str, request: Request) -> dict[str, Any]:
     """A new thread with the same metadata and every checkpoint of this one."""
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     source = await thread_or_404(request, thread_id)
     copy = ThreadRecord(
         metadata=dict(source.metadata), graph_id=source.graph_id, tenant=source.tenant
     )
     copy.status = "idle" if source.status == "busy" else source.status
-    await portable.copy_thread(runtime.checkpointer, thread_id, copy.thread_id)
-    await runtime.store.put_thread(copy)
-    return await _thread_json(runtime, copy)
+    await checkpoints.copy_thread(engine.checkpointer, thread_id, copy.thread_id)
+    await engine.store.put_thread(copy)
+    return await _thread_json(engine, copy)
 
 
 @router.get("/threads/{thread_id}/state")
@@ -225,9 +211,9 @@ async def post_state_at(thread_id: str, body: StateAt, request: Request) -> dict
 async def _state(
     request: Request, thread_id: str, checkpoint_id: str | None, ns: str, subgraphs: bool
 ) -> dict[str, Any]:
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
-    graph = _graph(runtime, thread)
+    graph = _graph(engine, thread)
     if graph is None:
         return _empty_state(thread_id)
     snapshot = await graph.aget_state(_at(thread_id, checkpoint_id, ns), subgraphs=subgraphs)
@@ -248,9 +234,9 @@ def _empty_state(thread_id: str) -> dict[str, Any]:
 @router.post("/threads/{thread_id}/state")
 async def update_state(thread_id: str, body: StateUpdate, request: Request) -> dict[str, Any]:
     """Write values as if `as_node` had; from an older checkpoint this forks the thread."""
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
-    graph = _graph(runtime, thread)
+    graph = _graph(engine, thread)
     if graph is None:
         raise conflict(f"thread {thread_id} has no state yet; start a run first")
     if thread.status == "busy":
@@ -263,16 +249,16 @@ async def update_state(thread_id: str, body: StateUpdate, request: Request) -> d
     )
     snapshot = await graph.aget_state(thread_config(thread_id))
     thread.status = "interrupted" if snapshot.interrupts else "idle"
-    await runtime.store.put_thread(thread)
+    await engine.store.put_thread(thread)
     return {"checkpoint": checkpoint_json(config)}
 
 
 @router.post("/threads/{thread_id}/history")
 async def history(thread_id: str, body: HistoryQuery, request: Request) -> list[dict[str, Any]]:
     """Past states, newest first."""
-    runtime = runtime_of(request)
+    engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
-    graph = _graph(runtime, thread)
+    graph = _graph(engine, thread)
     if graph is None:
         return []
     before = body.before if isinstance(body.before, str) else (

@@ -1,16 +1,21 @@
-"""Where a process keeps the bridge's adapters, so tool bodies can find them.
+"""What a background tool needs inside a graph run, handed to it by the run that executes it.
 
-Tool bodies run inside LangGraph and Celery, which call them with fixed signatures; the
-process that hosts them (API or worker) installs its adapters here once at start-up.
+Tool bodies run inside LangGraph, which calls them with fixed signatures, so the run engine
+sets the services in a context variable around every graph call (`bridge_services`); asyncio
+tasks and LangGraph's worker threads copy the context, so the tool finds them there. Nothing is
+process-wide: two engines in one process (tests, benchmarks) each give their own.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
 
-from graphrelay.config import Settings, load_settings
-from graphrelay.ports import Ledger, TaskDispatchPort, TaskResumePort
+from graphrelay.bridge.ledger import Ledger
+from graphrelay.bridge.ports import Dispatcher
+from graphrelay.errors import BridgeNotConfiguredError
 
 
 @dataclass
@@ -18,57 +23,30 @@ class BridgeServices:
     """The adapters a background tool needs in the orchestrator process."""
 
     ledger: Ledger
-    dispatcher: TaskDispatchPort
+    dispatcher: Dispatcher
     callback_url: str
-    default_timeout: float = 3600.0
+    default_timeout: float = 3600.0  # seconds a call may take when its tool sets no timeout
 
 
-_installed: BridgeServices | None = None
+_current: ContextVar[BridgeServices | None] = ContextVar("graphrelay_bridge", default=None)
 
 
-class BridgeNotConfiguredError(RuntimeError):
-    """A background tool ran in a process where no bridge was installed."""
-
-
-def install(services: BridgeServices | None) -> None:
-    """Make `services` the ones tool bodies in this process use (None uninstalls)."""
-    global _installed
-    _installed = services
+@contextlib.contextmanager
+def bridge_services(services: BridgeServices) -> Iterator[BridgeServices]:
+    """Give `services` to the background tools that graph calls inside the block make."""
+    token = _current.set(services)
+    try:
+        yield services
+    finally:
+        _current.reset(token)
 
 
 def current() -> BridgeServices:
-    """The installed services, or a clear error saying how to install them."""
-    if _installed is None:
+    """The services of the graph run in progress, or a clear error saying how to give them."""
+    services = _current.get()
+    if services is None:
         raise BridgeNotConfiguredError(
-            "no graphrelay bridge is installed in this process: run graphs through "
-            "`graphrelay serve` or call graphrelay.bridge.services.install(...) first"
+            "no graphrelay bridge is given to this graph run: run graphs through "
+            "`graphrelay serve`, or call them inside `with bridge_services(BridgeServices(...))`"
         )
-    return _installed
-
-
-@dataclass
-class WorkerServices:
-    """The adapters a worker process needs to run a task and report it."""
-
-    ledger: Ledger
-    notifier: TaskResumePort
-    max_deliveries: int = 3
-
-
-@cache
-def worker_services() -> WorkerServices:
-    """Built once per worker process from its settings."""
-    from graphrelay.bridge.callback import WebhookNotifier
-    from graphrelay.bridge.ledger import open_ledger
-
-    settings: Settings = load_settings()
-    return WorkerServices(
-        ledger=open_ledger(settings.ledger_url, settings.key_prefix),
-        notifier=WebhookNotifier(
-            settings.signing_secret,
-            max_attempts=settings.callback_max_attempts,
-            initial_backoff=settings.callback_backoff_initial,
-            max_backoff=settings.callback_backoff_max,
-        ),
-        max_deliveries=settings.max_deliveries,
-    )
+    return services

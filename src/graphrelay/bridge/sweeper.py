@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter as MetricCounter
 
-from graphrelay.bridge.records import TaskRecord, TaskStatus
-from graphrelay.ports import Ledger, TaskDispatchPort
+from graphrelay.bridge.calls import CallRecord, CallStatus
+from graphrelay.bridge.ledger import Ledger
+from graphrelay.bridge.ports import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Sweeper:
     def __init__(
         self,
         ledger: Ledger,
-        dispatcher: TaskDispatchPort,
+        dispatcher: Dispatcher,
         callback_url: str,
         resume_thread: Callable[[str], Awaitable[None]],
         take_over_runs: Callable[[], Awaitable[list[str]]],
@@ -78,11 +79,11 @@ class Sweeper:
             log.info("sweep repaired %s", dict(+done))
         return done
 
-    async def _stale(self, status: TaskStatus, before: float) -> list[TaskRecord]:
+    async def _stale(self, status: CallStatus, before: float) -> list[CallRecord]:
         return await asyncio.to_thread(self.ledger.stale, status, before, self.policy.batch)
 
     async def _redispatch(self, stalled_since: float) -> int:
-        records = await self._stale(TaskStatus.INTENDED, stalled_since)
+        records = await self._stale(CallStatus.INTENDED, stalled_since)
         for record in records:
             log.warning("publishing %s (%s): it was never published", record.task_id, record.tool)
             await asyncio.to_thread(self.dispatcher.dispatch, record, self.callback_url)
@@ -98,7 +99,7 @@ class Sweeper:
             await asyncio.to_thread(self.dispatcher.revoke, record.task_id)
             error = _timeout_error(record)
             failed = await asyncio.to_thread(
-                self.ledger.finish, record.task_id, TaskStatus.FAILED, None, error
+                self.ledger.finish, record.task_id, CallStatus.FAILED, None, error
             )
             if failed:  # else the worker's outcome came in first, and stands
                 log.warning("%s (%s) timed out", record.task_id, record.tool)
@@ -109,7 +110,7 @@ class Sweeper:
     async def _resume(self, stalled_since: float, also: set[str]) -> int:
         """Resume every thread holding an outcome nobody applied; how many threads."""
         threads = set(also)
-        for status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+        for status in (CallStatus.COMPLETED, CallStatus.FAILED):
             threads |= {r.thread_id for r in await self._stale(status, stalled_since)}
         for thread_id in sorted(threads):
             log.warning("resuming thread %s: it holds outcomes nobody applied", thread_id)
@@ -117,7 +118,7 @@ class Sweeper:
         return len(threads)
 
 
-def _timeout_error(record: TaskRecord) -> str:
+def _timeout_error(record: CallRecord) -> str:
     allowed = (record.deadline or record.created_at) - record.created_at
     return (
         f"{record.tool} timed out: it did not finish within its {allowed:.0f} s deadline "

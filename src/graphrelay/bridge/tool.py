@@ -1,4 +1,4 @@
-"""`@background_tool`: one definition gives a Celery task and a LangChain tool.
+"""`@background_tool`: one definition gives a LangChain tool and a worker task.
 
 Inside a graph the LangChain tool follows the bridge protocol: look the call's idempotency key
 up in the ledger, return a stored outcome at once, otherwise record the intent, publish the
@@ -15,11 +15,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, overload
 
-from celery import Task, shared_task
-from celery.exceptions import Reject
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_core.tools.base import create_schema_from_function
 from langgraph.prebuilt import ToolRuntime
@@ -27,25 +24,23 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from graphrelay.bridge import services
-from graphrelay.bridge.dispatch import celery_task_name
-from graphrelay.bridge.records import (
+from graphrelay.bridge.calls import (
     PENDING_INTERRUPT_TYPE,
-    TaskOutcome,
-    TaskRecord,
-    TaskStatus,
+    CallOutcome,
+    CallRecord,
+    CallStatus,
     idempotency_key,
 )
-from graphrelay.crash import crash_point
+from graphrelay.config import WORK_QUEUES
+from graphrelay.errors import BackgroundToolOutsideGraphError, ConfigurationError
+from graphrelay.testing.crash import crash_point
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("io", "cpu")
+# Every background tool defined in this process, by name: what a worker registers as tasks.
+_REGISTERED: dict[str, BackgroundTool] = {}
 # Set by LangGraph in the config of every task that runs with a checkpointer.
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
-
-
-class BackgroundToolOutsideGraphError(RuntimeError):
-    """A background tool was called where it cannot suspend: outside a checkpointed graph."""
 
 
 class BackgroundTool:
@@ -62,13 +57,15 @@ class BackgroundTool:
         name: str | None,
         description: str | None,
     ) -> None:
-        if queue not in QUEUES:
-            raise ValueError(f"queue must be one of {QUEUES}, not {queue!r}")
+        if queue not in WORK_QUEUES:
+            raise ConfigurationError(f"queue must be one of {WORK_QUEUES}, not {queue!r}")
         self.fn = fn
         self.name = name or fn.__name__
         self.description = description or inspect.getdoc(fn) or ""
         if not self.description:
-            raise ValueError(f"background tool {self.name} needs a docstring or a description")
+            raise ConfigurationError(
+                f"background tool {self.name} needs a docstring or a description"
+            )
         self.queue = queue
         self.idempotent = idempotent
         self.timeout = timeout
@@ -82,7 +79,7 @@ class BackgroundTool:
             coroutine=self._arun_in_graph,
             handle_tool_error=True,
         )
-        self.celery_task: Task = self._register_celery_task()
+        _REGISTERED[self.name] = self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise self._outside_graph()
@@ -110,7 +107,7 @@ class BackgroundTool:
         record = bridge.ledger.intend(intent)
         if record.finished:
             return _as_tool_result(record.outcome())
-        if record.status == TaskStatus.INTENDED:
+        if record.status == CallStatus.INTENDED:
             crash_point("after_intent")
             bridge.dispatcher.dispatch(record, bridge.callback_url)
             crash_point("after_publish")
@@ -124,7 +121,7 @@ class BackgroundTool:
         record = await bridge.ledger.aintend(intent)
         if record.finished:
             return _as_tool_result(record.outcome())
-        if record.status == TaskStatus.INTENDED:
+        if record.status == CallStatus.INTENDED:
             crash_point("after_intent")
             await asyncio.to_thread(bridge.dispatcher.dispatch, record, bridge.callback_url)
             crash_point("after_publish")
@@ -133,7 +130,7 @@ class BackgroundTool:
 
     def _intent(
         self, runtime: ToolRuntime | None, kwargs: dict[str, Any]
-    ) -> tuple[services.BridgeServices, TaskRecord]:
+    ) -> tuple[services.BridgeServices, CallRecord]:
         """The bridge, and the record of this call keyed by thread, namespace and tool call."""
         configurable = (runtime.config.get("configurable") or {}) if runtime else {}
         thread_id = configurable.get("thread_id")
@@ -142,7 +139,7 @@ class BackgroundTool:
             raise self._outside_graph()
         checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
         bridge = services.current()
-        return bridge, TaskRecord(
+        return bridge, CallRecord(
             task_id=idempotency_key(str(thread_id), checkpoint_ns, str(tool_call_id)),
             thread_id=str(thread_id),
             checkpoint_ns=checkpoint_ns,
@@ -154,14 +151,14 @@ class BackgroundTool:
             deadline=time.time() + (self.timeout or bridge.default_timeout),
         )
 
-    def _suspend(self, record: TaskRecord) -> Any:
+    def _suspend(self, record: CallRecord) -> Any:
         """Interrupt until the outcome is back (a queued note for fire-and-forget calls)."""
         if self.fire_and_forget:
             return f"{self.name} queued on {self.queue} as task {record.task_id}"
         resumed_with = interrupt(self._pending_payload(record))
-        return _as_tool_result(TaskOutcome.model_validate(resumed_with))
+        return _as_tool_result(CallOutcome.model_validate(resumed_with))
 
-    def _pending_payload(self, record: TaskRecord) -> dict[str, Any]:
+    def _pending_payload(self, record: CallRecord) -> dict[str, Any]:
         return {
             "type": PENDING_INTERRUPT_TYPE,
             "task_id": record.task_id,
@@ -173,113 +170,21 @@ class BackgroundTool:
 
     # -- worker side ---------------------------------------------------------------------
 
-    def _register_celery_task(self) -> Task:
-        def run_on_worker(
-            task: Task, thread_id: str, args: dict[str, Any], callback_url: str | None = None
-        ) -> None:
-            delivery = Delivery(
-                task_id=str(task.request.id),
-                thread_id=thread_id,
-                redelivered=bool((task.request.delivery_info or {}).get("redelivered")),
-            )
-            execute_on_worker(self, delivery, args, callback_url)
-
-        hard_limit = None if self.timeout is None else self.timeout + 30
-        registered: Task = shared_task(
-            name=celery_task_name(self.name),
-            bind=True,
-            # Only an idempotent body may run again after a worker dies mid-task.
-            acks_late=self.idempotent,
-            reject_on_worker_lost=self.idempotent,
-            soft_time_limit=self.timeout,
-            time_limit=hard_limit,
-            ignore_result=True,
-        )(run_on_worker)
-        return registered
-
-    def execute(self, args: dict[str, Any]) -> TaskOutcome:
+    def execute(self, args: dict[str, Any]) -> CallOutcome:
         """Run the body with validated `args`; any exception becomes a readable error."""
         try:
             result = self.fn(**self._validated(args))
         except ValidationError as exc:
-            return TaskOutcome(task_id="", error=f"invalid arguments for {self.name}: {exc}")
+            return CallOutcome(task_id="", error=f"invalid arguments for {self.name}: {exc}")
         except Exception as exc:  # the model must see every failure as a tool error
             log.exception("background tool %s failed", self.name)
-            return TaskOutcome(task_id="", error=f"{self.name} failed: {type(exc).__name__}: {exc}")
-        return TaskOutcome(task_id="", result=_jsonable(result))
+            return CallOutcome(task_id="", error=f"{self.name} failed: {type(exc).__name__}: {exc}")
+        return CallOutcome(task_id="", result=_jsonable(result))
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One message of a background call, as a worker received it."""
-
-    task_id: str
-    thread_id: str
-    # RabbitMQ sets this when it hands out a message again because the consumer that had it
-    # went away without acking: the earlier attempt died.
-    redelivered: bool = False
-
-
-def execute_on_worker(
-    tool: BackgroundTool, delivery: Delivery, args: dict[str, Any], callback_url: str | None
-) -> None:
-    """Run one delivery of a background call: store the outcome, then call back.
-
-    A second message for a call that a worker already started, and that RabbitMQ did not
-    redeliver, is a duplicate publish (the API or the sweeper sent it again): it runs nothing.
-    A call delivered more than `max_deliveries` times is poison: it fails with a readable
-    error, the caller is told, and the message goes to the dead-letter queue.
-    """
-    worker = services.worker_services()
-    record = worker.ledger.get(delivery.task_id) or worker.ledger.intend(
-        TaskRecord(
-            task_id=delivery.task_id,
-            thread_id=delivery.thread_id,
-            tool=tool.name,
-            queue=tool.queue,
-            args=args,
-            status=TaskStatus.DISPATCHED,
-        )
-    )
-    if not record.finished:
-        attempts = worker.ledger.start_attempt(
-            delivery.task_id, first_only=not delivery.redelivered
-        )
-        if not attempts:
-            log.warning("duplicate message for %s: another delivery runs it", delivery.task_id)
-            return
-        record = _attempt(tool, worker, delivery.task_id, attempts, args)
-    if callback_url:
-        worker.notifier.notify(record, callback_url)
-    if record.attempts > worker.max_deliveries:  # poison: to the dead-letter queue
-        raise Reject(record.error, requeue=False)
-
-
-POISON_PREFIX = "poison task:"
-
-
-def _attempt(
-    tool: BackgroundTool,
-    worker: services.WorkerServices,
-    task_id: str,
-    attempts: int,
-    args: dict[str, Any],
-) -> TaskRecord:
-    """Run the body unless the call is poison, and store the outcome."""
-    if attempts > worker.max_deliveries:
-        outcome = TaskOutcome(
-            task_id=task_id,
-            error=f"{POISON_PREFIX} {tool.name} was delivered {attempts} times and its worker "
-            f"died each time; it was moved to the dead-letter queue and will not run again",
-        )
-    else:
-        outcome = tool.execute(args)
-    status = TaskStatus.FAILED if outcome.failed else TaskStatus.COMPLETED
-    worker.ledger.finish(task_id, status, outcome.result, outcome.error)
-    crash_point("worker_after_result")
-    record = worker.ledger.get(task_id)
-    assert record is not None, "a ledger record cannot vanish"
-    return record
+def registered_tools() -> list[BackgroundTool]:
+    """Every background tool defined (imported) in this process so far."""
+    return list(_REGISTERED.values())
 
 
 def _jsonable(value: Any) -> Any:
@@ -289,7 +194,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _as_tool_result(outcome: TaskOutcome) -> str:
+def _as_tool_result(outcome: CallOutcome) -> str:
     if outcome.failed:
         raise ToolException(outcome.error)
     result = outcome.result

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from graphrelay.config import Settings
-from graphrelay.orchestrator.models import load_chat_model
-from graphrelay.orchestrator.registry import Graph
+from graphrelay.graphs.chat_models import load_chat_model
+from graphrelay.graphs.tools import configured_tools
+from graphrelay.server.ports import Graph
 
 SYSTEM_PROMPT = (
     "You are a research assistant. Slow tools run in the background while you wait; "
     "when a tool reports an error, explain it and carry on with what you have."
 )
-
-
-def configured_tools(settings: Settings) -> list[BaseTool]:
-    """The `TOOLS` of every module in `settings.tool_modules`, in order."""
-    tools: list[BaseTool] = []
-    for module_name in settings.tool_modules:
-        module = importlib.import_module(module_name)
-        module_tools = getattr(module, "TOOLS", None)
-        if module_tools is None:
-            raise ValueError(f"tool module {module_name} has no TOOLS list")
-        tools.extend(module_tools)
-    return tools
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any], settings: Settings) -> Graph:

@@ -1,0 +1,132 @@
+"""A background call: its idempotency key, its ledger record, its outcome, and the
+transitions between its states (INTENDED → DISPATCHED → COMPLETED | FAILED → APPLIED)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CallStatus(StrEnum):
+    """Where a background call stands: INTENDED → DISPATCHED → COMPLETED | FAILED → APPLIED."""
+
+    INTENDED = "intended"
+    DISPATCHED = "dispatched"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    APPLIED = "applied"
+    ABANDONED = "abandoned"
+
+
+OPEN_STATUSES = frozenset({CallStatus.INTENDED, CallStatus.DISPATCHED})
+# What the sweeper may have to repair; APPLIED and ABANDONED records are done for good.
+SWEPT_STATUSES = (
+    CallStatus.INTENDED,
+    CallStatus.DISPATCHED,
+    CallStatus.COMPLETED,
+    CallStatus.FAILED,
+)
+FINISHED_STATUSES = frozenset({CallStatus.COMPLETED, CallStatus.FAILED, CallStatus.APPLIED})
+
+PENDING_INTERRUPT_TYPE = "background_task_pending"
+
+
+def idempotency_key(thread_id: str, checkpoint_ns: str, tool_call_id: str) -> str:
+    """The key of one background call; it is also the Celery task id.
+
+    The checkpoint namespace names the node and task path (e.g. `tools:<task id>`, nested
+    for subgraphs), so the same tool_call_id in two subgraphs gives two keys.
+    """
+    digest = hashlib.sha256(f"{thread_id}\x1f{checkpoint_ns}\x1f{tool_call_id}".encode())
+    return "gr-" + digest.hexdigest()[:40]
+
+
+class CallRecord(BaseModel):
+    """One background call, as the ledger holds it."""
+
+    task_id: str
+    thread_id: str
+    checkpoint_ns: str = ""
+    tool_call_id: str = ""
+    tool: str
+    queue: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    fire_and_forget: bool = False
+    status: CallStatus = CallStatus.INTENDED
+    result: Any = None
+    error: str | None = None
+    attempts: int = 0
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+    deadline: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the worker's outcome is stored."""
+        return self.status in FINISHED_STATUSES
+
+    def outcome(self) -> CallOutcome:
+        """The stored outcome; only meaningful once `finished`."""
+        return CallOutcome(task_id=self.task_id, result=self.result, error=self.error)
+
+
+class CallOutcome(BaseModel):
+    """What a finished background call produced: a result or a readable error."""
+
+    task_id: str
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the tool raised or timed out."""
+        return self.error is not None
+
+
+# Transitions: each changes `record` in place and says whether it changed it. Every ledger
+# adapter applies them inside its own atomic read-modify-write.
+Transition = Callable[[CallRecord], bool]
+
+
+def count_attempt(record: CallRecord) -> bool:
+    """One more execution by a worker; a record a worker runs is DISPATCHED at least."""
+    record.attempts += 1
+    if record.status == CallStatus.INTENDED:
+        record.status = CallStatus.DISPATCHED
+    return True
+
+
+def count_first_attempt(record: CallRecord) -> bool:
+    """The first execution by a worker; False if one already started."""
+    return record.attempts == 0 and count_attempt(record)
+
+
+def to_dispatched(record: CallRecord) -> bool:
+    """INTENDED → DISPATCHED; False when the record is elsewhere."""
+    if record.status != CallStatus.INTENDED:
+        return False
+    record.status = CallStatus.DISPATCHED
+    return True
+
+
+def to_finished(record: CallRecord, status: CallStatus, result: Any, error: str | None) -> bool:
+    """Store the outcome unless one is stored (first write wins)."""
+    if record.status not in OPEN_STATUSES:
+        return False
+    record.status, record.result, record.error = status, result, error
+    record.finished_at = time.time()
+    return True
+
+
+def to_applied(record: CallRecord) -> bool:
+    """COMPLETED | FAILED → APPLIED."""
+    if record.status not in FINISHED_STATUSES or record.status == CallStatus.APPLIED:
+        return False
+    record.status = CallStatus.APPLIED
+    return True

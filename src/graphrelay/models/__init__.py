@@ -1,1 +1,0 @@
-"""Chat models that graphrelay ships, such as the offline scripted model."""

@@ -1,1 +1,0 @@
-"""Graphs graphrelay serves, and how they are found."""

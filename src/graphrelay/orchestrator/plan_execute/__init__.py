@@ -1,5 +1,0 @@
-"""Plan-and-execute with a parallel task DAG (LLMCompiler-style); see docs/planning.md."""
-
-from graphrelay.orchestrator.plan_execute.graph import build_graph, build_sequential_graph
-
-__all__ = ["build_graph", "build_sequential_graph"]

@@ -1,1 +1,0 @@
-"""Where agent state lives: checkpointers chosen by URL."""

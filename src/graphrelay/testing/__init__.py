@@ -1,0 +1,1 @@
+"""Helpers graphrelay ships for tests and benchmarks: child processes, crash points."""
