@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from graphrelay.bridge.calls import CallStatus
@@ -30,6 +31,7 @@ GRAPHS = {
     "fan_out": "tests.support.graphs:build_fan_out",
 }
 ORDERS = [("alpha", "beta"), ("beta", "alpha")]
+RIGHT = {"alpha": "result-alpha", "beta": "result-beta"}
 
 
 def _stack(env: dict[str, str], data_dir: Path) -> Iterator[Stack]:
@@ -130,7 +132,7 @@ def test_two_calls_in_one_toolnode_task_each_get_their_own_result(
     _pass_gates_one_by_one(stack, thread_id, order)
     state = stack.wait_done(thread_id)
 
-    assert _tool_results(state) == {"alpha": "result-alpha", "beta": "result-beta"}
+    assert _tool_results(state) == RIGHT
     _each_ran_once_and_applied(stack, thread_id)
 
 
@@ -142,7 +144,7 @@ def test_the_toolnode_agent_as_a_subgraph(stack: Stack, order: tuple[str, str]) 
     _pass_gates_one_by_one(stack, thread_id, order)
     state = stack.wait_done(thread_id)
 
-    assert _tool_results(state) == {"alpha": "result-alpha", "beta": "result-beta"}
+    assert _tool_results(state) == RIGHT
     _each_ran_once_and_applied(stack, thread_id)
 
 
@@ -152,7 +154,7 @@ def test_a_plain_node_calling_two_tools_in_turn(stack: Stack) -> None:
     _pass_gates_one_by_one(stack, thread_id, ("alpha", "beta"))
     state = stack.wait_done(thread_id)
 
-    assert state["values"]["results"] == {"alpha": "result-alpha", "beta": "result-beta"}
+    assert state["values"]["results"] == RIGHT
     _each_ran_once_and_applied(stack, thread_id)
 
 
@@ -164,7 +166,7 @@ def test_send_tasks_with_the_same_call_id(stack: Stack, order: tuple[str, str]) 
     _pass_gates_one_by_one(stack, thread_id, order)
     state = stack.wait_done(thread_id)
 
-    assert state["values"]["results"] == {"alpha": "result-alpha", "beta": "result-beta"}
+    assert state["values"]["results"] == RIGHT
     _each_ran_once_and_applied(stack, thread_id)
 
 
@@ -181,3 +183,19 @@ def _tool_results(state: dict[str, Any]) -> dict[str, str]:
     names = {call["id"]: call["args"]["name"] for m in messages if m["type"] == "ai"
              for call in m.get("tool_calls") or []}  # fmt: skip
     return {names[m["tool_call_id"]]: m["content"] for m in messages if m["type"] == "tool"}
+
+
+def test_a_bare_resume_value_while_a_call_waits_is_refused(stack: Stack) -> None:
+    question = {"messages": [{"role": "user", "content": "open both gates"}]}
+    thread_id = _start(stack, "toolnode", question)
+    stack.wait_for("a pending call", lambda: stack.sdk().threads.get_state(thread_id)["interrupts"])
+    stack.wait_for("no run on the thread", lambda: _quiet(stack, thread_id))
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        stack.sdk().runs.create(thread_id, "toolnode", command={"resume": "yes"})
+
+    assert refused.value.response.status_code == 409
+    assert "background call" in refused.value.response.json()["detail"]
+    _open(stack, "alpha")
+    _open(stack, "beta")
+    assert _tool_results(stack.wait_done(thread_id)) == RIGHT
