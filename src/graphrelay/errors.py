@@ -31,6 +31,11 @@ class BackgroundToolOutsideGraphError(GraphrelayError, RuntimeError):
     """A background tool was called where it cannot suspend: outside a checkpointed graph."""
 
 
+class BackgroundCallFailedError(GraphrelayError):
+    """A background call made from a plain node (`BackgroundTool.call`) failed; the message is
+    the readable error its body or the sweeper stored."""
+
+
 class BridgeNotConfiguredError(GraphrelayError, RuntimeError):
     """A background tool ran where no bridge services were given to the graph run."""
 

@@ -10,6 +10,7 @@ from langchain_core.tools import BaseTool, tool
 
 from graphrelay.bridge import background_tool
 from graphrelay.bridge.progress import report_progress
+from graphrelay.config import load_settings
 
 
 @background_tool(queue="io", idempotent=True, timeout=60)
@@ -56,6 +57,19 @@ def never_picked_up(text: str) -> str:
     return text
 
 
+@background_tool(queue="io", idempotent=True, timeout=120)
+def gate(name: str) -> str:
+    """Wait until the test opens the gate `name` (a file under the data folder); then
+    return `result-NAME`."""
+    opened = load_settings().data_dir / "gates" / name
+    deadline = time.monotonic() + 110
+    while not opened.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gate {name} was never opened")
+        time.sleep(0.05)
+    return f"result-{name}"
+
+
 @tool
 def block(seconds: float) -> str:
     """Hold the run itself (in the API process) for `seconds`, so it can be cancelled."""
@@ -70,5 +84,6 @@ TOOLS: list[BaseTool] = [
     count_slowly.tool,
     kill_worker.tool,
     never_picked_up.tool,
+    gate.tool,
     block,
 ]

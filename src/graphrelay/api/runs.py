@@ -26,11 +26,12 @@ from graphrelay.api.sse import (
     disconnected,
     sse_response,
 )
+from graphrelay.bridge.resume import is_resume_map, pending_task_ids
 from graphrelay.server import checkpoints
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.engine import Engine
 from graphrelay.server.executor import STOP_WAIT
-from graphrelay.server.records import ACTIVE, RunOptions, RunRecord, RunView, now
+from graphrelay.server.records import ACTIVE, RunOptions, RunRecord, RunView, ThreadRecord, now
 from graphrelay.server.streaming import FROM_START, end_event, thread_channel, valid_event_id
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
         raise conflict(
             f"thread {thread_id} waits on interrupts; resume it with command={{'resume': ...}}"
         )
+    await _check_bare_resume(engine, thread, body)
     run = RunRecord(
         thread_id=thread_id,
         assistant_id=body.assistant_id,
@@ -71,6 +73,23 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
     thread.graph_id, thread.status, thread.updated_at = body.assistant_id, "busy", now()
     await engine.executor.start(run, thread, checkpoint_id)
     return run
+
+
+async def _check_bare_resume(engine: Engine, thread: ThreadRecord, body: RunCreate) -> None:
+    """409 for a resume value not addressed to an interrupt while a background call waits:
+    LangGraph would keep it for whichever `interrupt()` asks next, which is not the caller's
+    question. Background calls resume by themselves; a human interrupt is answered by id."""
+    resume = body.command.resume if body.command is not None else None
+    if resume is None or is_resume_map(resume) or thread.graph_id is None:
+        return
+    state = await engine.graphs[thread.graph_id].aget_state(thread_config(thread.thread_id))
+    waiting = pending_task_ids(state.interrupts)
+    if waiting:
+        raise conflict(
+            f"thread {thread.thread_id} waits on {len(waiting)} background call(s), which resume"
+            " it by themselves; answer a human interrupt by its id:"
+            " command={'resume': {interrupt_id: value}}"
+        )
 
 
 async def _make_room(engine: Engine, thread_id: str, strategy: str) -> None:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+from xxhash import xxh3_128_hexdigest
 
 
 class CallStatus(StrEnum):
@@ -44,6 +45,14 @@ def idempotency_key(thread_id: str, checkpoint_ns: str, tool_call_id: str) -> st
     """
     digest = hashlib.sha256(f"{thread_id}\x1f{checkpoint_ns}\x1f{tool_call_id}".encode())
     return "gr-" + digest.hexdigest()[:40]
+
+
+def wake_id(task_id: str) -> str:
+    """The interrupt id of a pending background call: 32 hex digits, LangGraph's id format (so
+    `Command(resume={id: ...})` is read as a resume map), derived from the call's key with a
+    prefix no checkpoint namespace has, so it never equals an id LangGraph gives an
+    `interrupt()` call (`xxh3(ns)` or `xxh3(ns|n)`, langgraph/types.py `_interrupt_id`)."""
+    return xxh3_128_hexdigest(f"graphrelay-wake\x00{task_id}".encode())
 
 
 class CallRecord(BaseModel):

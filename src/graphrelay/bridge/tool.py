@@ -2,9 +2,11 @@
 
 Inside a graph the LangChain tool follows the bridge protocol: look the call's idempotency key
 up in the ledger, return a stored outcome at once, otherwise record the intent, publish the
-Celery task (key = task id) once, and `interrupt()` with a `background_task_pending` payload.
-LangGraph re-runs the tool from its start on resume; the ledger lookup is what keeps that
-re-run from dispatching again.
+Celery task (key = task id) once, and suspend the graph with an interrupt of the call's own id
+(`wake_id`) and a `background_task_pending` payload. LangGraph re-runs the tool from its start
+on resume; the ledger lookup is what keeps that re-run from dispatching again, and the only
+place the call reads its outcome from. `call`/`acall` follow the same protocol from a plain
+node.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any, overload
 
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_core.tools.base import create_schema_from_function
+from langgraph.errors import GraphInterrupt
 from langgraph.prebuilt import ToolRuntime
-from langgraph.types import interrupt
+from langgraph.types import Interrupt
 from pydantic import BaseModel, ValidationError
 
 from graphrelay.bridge import services
@@ -30,9 +34,14 @@ from graphrelay.bridge.calls import (
     CallRecord,
     CallStatus,
     idempotency_key,
+    wake_id,
 )
 from graphrelay.config import WORK_QUEUES
-from graphrelay.errors import BackgroundToolOutsideGraphError, ConfigurationError
+from graphrelay.errors import (
+    BackgroundCallFailedError,
+    BackgroundToolOutsideGraphError,
+    ConfigurationError,
+)
 from graphrelay.testing.crash import crash_point
 
 log = logging.getLogger(__name__)
@@ -103,10 +112,36 @@ class BackgroundTool:
     # ToolNode injects `runtime` only when it is annotated as plain ToolRuntime; the None
     # default lets a direct `.tool.invoke(...)` reach the clear outside-a-graph error.
     def _run_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
-        bridge, intent = self._intent(runtime, kwargs)
+        if runtime is None:
+            raise self._outside_graph()
+        return _as_tool_result(self._call(runtime.config, runtime.tool_call_id, kwargs))
+
+    async def _arun_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
+        if runtime is None:
+            raise self._outside_graph()
+        return _as_tool_result(await self._acall(runtime.config, runtime.tool_call_id, kwargs))
+
+    def call(self, config: RunnableConfig, *, call_id: str, **kwargs: Any) -> Any:
+        """Call the tool from a plain node of a checkpointed graph (not through a ToolNode).
+
+        `config` is the node's config; `call_id` names the call within the node and must be
+        the same every time the node runs (LangGraph re-runs a node from its start on resume):
+        it plays the part of a tool call id. Returns the body's result (JSON data); raises
+        `BackgroundCallFailedError` with the readable error when the body failed, and
+        suspends the graph while the call runs.
+        """
+        return _as_result(self._call(config, call_id, kwargs))
+
+    async def acall(self, config: RunnableConfig, *, call_id: str, **kwargs: Any) -> Any:
+        """`call` from an async node."""
+        return _as_result(await self._acall(config, call_id, kwargs))
+
+    def _call(self, config: RunnableConfig, call_id: str | None, args: dict[str, Any]) -> Any:
+        """The bridge protocol (sync): the stored outcome, or dispatch once and suspend."""
+        bridge, intent = self._intent(config, call_id, args)
         record = bridge.ledger.intend(intent)
         if record.finished:
-            return _as_tool_result(record.outcome())
+            return record.outcome()
         if record.status == CallStatus.INTENDED:
             crash_point("after_intent")
             bridge.dispatcher.dispatch(record, bridge.callback_url)
@@ -114,13 +149,15 @@ class BackgroundTool:
             bridge.ledger.mark_dispatched(record.task_id)
         return self._suspend(record)
 
-    async def _arun_in_graph(self, runtime: ToolRuntime = None, **kwargs: Any) -> Any:  # type: ignore[assignment]
-        """`_run_in_graph` for graphs run on an event loop: the ledger is awaited there, and
-        only the broker's blocking publish goes to a worker thread."""
-        bridge, intent = self._intent(runtime, kwargs)
+    async def _acall(
+        self, config: RunnableConfig, call_id: str | None, args: dict[str, Any]
+    ) -> Any:
+        """`_call` for graphs run on an event loop: the ledger is awaited there, and only the
+        broker's blocking publish goes to a worker thread."""
+        bridge, intent = self._intent(config, call_id, args)
         record = await bridge.ledger.aintend(intent)
         if record.finished:
-            return _as_tool_result(record.outcome())
+            return record.outcome()
         if record.status == CallStatus.INTENDED:
             crash_point("after_intent")
             await asyncio.to_thread(bridge.dispatcher.dispatch, record, bridge.callback_url)
@@ -129,21 +166,20 @@ class BackgroundTool:
         return self._suspend(record)
 
     def _intent(
-        self, runtime: ToolRuntime | None, kwargs: dict[str, Any]
+        self, config: RunnableConfig, call_id: str | None, kwargs: dict[str, Any]
     ) -> tuple[services.BridgeServices, CallRecord]:
-        """The bridge, and the record of this call keyed by thread, namespace and tool call."""
-        configurable = (runtime.config.get("configurable") or {}) if runtime else {}
+        """The bridge, and the record of this call keyed by thread, namespace and call id."""
+        configurable = config.get("configurable") or {}
         thread_id = configurable.get("thread_id")
-        tool_call_id = runtime.tool_call_id if runtime else None
-        if not thread_id or not tool_call_id or _CHECKPOINTER_KEY not in configurable:
+        if not thread_id or not call_id or _CHECKPOINTER_KEY not in configurable:
             raise self._outside_graph()
         checkpoint_ns = str(configurable.get("checkpoint_ns", ""))
         bridge = services.current()
         return bridge, CallRecord(
-            task_id=idempotency_key(str(thread_id), checkpoint_ns, str(tool_call_id)),
+            task_id=idempotency_key(str(thread_id), checkpoint_ns, str(call_id)),
             thread_id=str(thread_id),
             checkpoint_ns=checkpoint_ns,
-            tool_call_id=str(tool_call_id),
+            tool_call_id=str(call_id),
             tool=self.name,
             queue=self.queue,
             args=json.loads(json.dumps(kwargs, default=str)),
@@ -152,11 +188,21 @@ class BackgroundTool:
         )
 
     def _suspend(self, record: CallRecord) -> Any:
-        """Interrupt until the outcome is back (a queued note for fire-and-forget calls)."""
+        """Suspend the graph until this call's outcome is stored (a queued note for
+        fire-and-forget calls).
+
+        The interrupt carries an id of its own, `wake_id(key)`, and the tool never reads a
+        resume value: LangGraph hands resume values to `interrupt()` calls by their order in
+        a task, which several background calls in one task (ToolNode's parallel calls, a node
+        calling two tools in turn) cannot keep stable, so a value could reach the wrong call.
+        An id of ours matches no `interrupt()` slot, so resuming it only re-runs the task,
+        and the call then reads its own outcome from the ledger (the only way a call gets a
+        result).
+        """
         if self.fire_and_forget:
             return f"{self.name} queued on {self.queue} as task {record.task_id}"
-        resumed_with = interrupt(self._pending_payload(record))
-        return _as_tool_result(CallOutcome.model_validate(resumed_with))
+        payload = self._pending_payload(record)
+        raise GraphInterrupt((Interrupt(value=payload, id=wake_id(record.task_id)),))
 
     def _pending_payload(self, record: CallRecord) -> dict[str, Any]:
         return {
@@ -194,7 +240,18 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _as_tool_result(outcome: CallOutcome) -> str:
+def _as_result(outcome: Any) -> Any:
+    """What `call` returns: the outcome's result, or its error raised."""
+    if isinstance(outcome, CallOutcome):
+        if outcome.failed:
+            raise BackgroundCallFailedError(outcome.error)
+        return outcome.result
+    return outcome  # fire-and-forget: the queued note
+
+
+def _as_tool_result(outcome: Any) -> str:
+    if not isinstance(outcome, CallOutcome):
+        return str(outcome)  # fire-and-forget: the queued note
     if outcome.failed:
         raise ToolException(outcome.error)
     result = outcome.result

@@ -1,10 +1,11 @@
 """Automatic resumes: a thread whose background calls finished goes on by itself.
 
-Under the thread's lock, each ready outcome is applied to the interrupt that waits for it
-(`bridge/resume.py`), in a run of its own: recorded and leased like any run, so another
-replica finishes it if this one dies, its events on the thread's stream. Outcomes the thread no
-longer waits for (it took them in before a crash, or its tool will read them from the ledger
-when it re-runs) are marked APPLIED.
+Under the thread's lock, the tasks of the calls whose outcomes are stored are woken
+(`bridge/resume.py`: a resume names each call's own interrupt, and the call reads its outcome
+from the ledger), in a run of its own: recorded and leased like any run, so another replica
+finishes it if this one dies, its events on the thread's stream. Outcomes the thread no longer
+waits for (it took them in before a crash, or its tool will read them from the ledger when it
+re-runs) are marked APPLIED.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from langgraph.types import StateSnapshot
 
 from graphrelay.bridge.ledger import Ledger
-from graphrelay.bridge.resume import ready_outcomes, settle_unawaited, task_ids_of
+from graphrelay.bridge.resume import ready_calls, settle_unawaited, wake_command
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.ports import Graph, RunEvents, ThreadLocks
 from graphrelay.server.records import RunCommand, RunOptions, RunRecord
@@ -77,12 +78,20 @@ class Resumes:
         """Resume with stored outcomes until none is left; the thread's state then. The
         caller holds the thread's lock."""
         graph = self.graph_for(graph_id)
+        woken: Mapping[str, str] = {}
         while True:
             state = await graph.aget_state(thread_config(thread_id))
-            ready = await ready_outcomes(state, self.ledger)
+            ready = await ready_calls(state, self.ledger)
             if not ready:
                 return state
+            if ready == woken:
+                # Woken and still waiting: a graph that swallows the re-run's interrupt (or a
+                # store that lost the outcome) must not make this loop forever.
+                log.error("thread %s still waits on %s after a resume; left interrupted",
+                          thread_id, sorted(ready.values()))  # fmt: skip
+                return state
             await self._resume_run(graph_id, thread_id, ready)
+            woken = ready
 
     async def mark_applied(self, run: RunRecord) -> None:
         """A resume run's outcomes are in the thread now (also when another replica began
@@ -90,15 +99,15 @@ class Resumes:
         if run.applies:
             await self.ledger.amark_applied(run.applies)
 
-    async def _resume_run(self, graph_id: str, thread_id: str, ready: Mapping[str, Any]) -> None:
+    async def _resume_run(self, graph_id: str, thread_id: str, ready: Mapping[str, str]) -> None:
         """One resume, recorded and leased like any run; its events go to the thread's stream.
         Raises if it fails."""
-        task_ids = task_ids_of(ready)
+        task_ids = list(ready.values())
         run = RunRecord(
             thread_id=thread_id,
             assistant_id=graph_id,
             metadata={"resumed_by": RESUMED_BY, "task_ids": task_ids},
-            options=RunOptions(command=RunCommand(resume=dict(ready))),
+            options=RunOptions(command=RunCommand(resume=wake_command(ready).resume)),
             applies=task_ids,
         )
         log.info("resuming thread %s with %s", thread_id, task_ids)
