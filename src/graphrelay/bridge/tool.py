@@ -12,11 +12,12 @@ node.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, overload
 
 from langchain_core.runnables import RunnableConfig
@@ -68,9 +69,10 @@ class BackgroundTool:
     ) -> None:
         if queue not in WORK_QUEUES:
             raise ConfigurationError(f"queue must be one of {WORK_QUEUES}, not {queue!r}")
+        _check_shape(fn)
         self.fn = fn
-        self.name = name or fn.__name__
-        self.description = description or inspect.getdoc(fn) or ""
+        self.name = name or _name_of(fn)
+        self.description = description or _doc_of(fn)
         if not self.description:
             raise ConfigurationError(
                 f"background tool {self.name} needs a docstring or a description"
@@ -79,7 +81,9 @@ class BackgroundTool:
         self.idempotent = idempotent
         self.timeout = timeout
         self.fire_and_forget = fire_and_forget
-        self.args_schema: type[BaseModel] = create_schema_from_function(self.name, fn)  # type: ignore[assignment]
+        self.args_schema: type[BaseModel] = create_schema_from_function(  # type: ignore[assignment]
+            self.name, _as_function(fn, self.name)
+        )
         self.tool: BaseTool = StructuredTool(
             name=self.name,
             description=self.description,
@@ -100,8 +104,9 @@ class BackgroundTool:
         )
 
     def run_inline(self, **kwargs: Any) -> Any:
-        """Run the body in this process, validating arguments as a worker would."""
-        return self.fn(**self._validated(kwargs))
+        """Run the body in this process, validating arguments as a worker would (an `async
+        def` body on an event loop of its own)."""
+        return _awaited(self.fn(**self._validated(kwargs)), asyncio.run)
 
     def _validated(self, args: dict[str, Any]) -> dict[str, Any]:
         model = self.args_schema.model_validate(args)
@@ -216,16 +221,107 @@ class BackgroundTool:
 
     # -- worker side ---------------------------------------------------------------------
 
-    def execute(self, args: dict[str, Any]) -> CallOutcome:
-        """Run the body with validated `args`; any exception becomes a readable error."""
+    def execute(
+        self, args: dict[str, Any], run_coroutine: CoroutineRunner = asyncio.run
+    ) -> CallOutcome:
+        """Run the body with validated `args`; any exception becomes a readable error.
+
+        An `async def` body (or one that returns an awaitable) runs to its end through
+        `run_coroutine`: `asyncio.run` by default; the worker's pool may give another (a
+        gevent worker runs it on an OS thread of its own).
+        """
         try:
-            result = self.fn(**self._validated(args))
+            result = _awaited(self.fn(**self._validated(args)), run_coroutine)
         except ValidationError as exc:
             return CallOutcome(task_id="", error=f"invalid arguments for {self.name}: {exc}")
         except Exception as exc:  # the model must see every failure as a tool error
             log.exception("background tool %s failed", self.name)
             return CallOutcome(task_id="", error=f"{self.name} failed: {type(exc).__name__}: {exc}")
         return CallOutcome(task_id="", result=_jsonable(result))
+
+
+CoroutineRunner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def _awaited(result: Any, run_coroutine: CoroutineRunner) -> Any:
+    """`result` itself, or, if the body gave an awaitable, what it resolves to."""
+    if not inspect.isawaitable(result):
+        return result
+
+    async def wait() -> Any:
+        return await result
+
+    return run_coroutine(wait())
+
+
+def _check_shape(fn: Callable[..., Any]) -> None:
+    """Refuse at declaration the callables a worker could not run as a tool body."""
+    if not callable(fn):
+        raise ConfigurationError(f"a background tool needs a callable, not {fn!r}")
+    target = _unwrapped(fn)
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        raise ConfigurationError(
+            f"{_name_of(fn)} is a generator: a background tool returns one result; "
+            "collect the items and return them as a list"
+        )
+    if inspect.isfunction(fn):
+        first = next(iter(inspect.signature(fn).parameters), None)
+        if first in ("self", "cls"):
+            raise ConfigurationError(
+                f"{fn.__qualname__} takes {first!r}: decorate a module-level function, or a "
+                f"bound method (`background_tool(queue=...)(instance.{fn.__name__})`)"
+            )
+
+
+def _unwrapped(fn: Callable[..., Any]) -> Any:
+    """The function that runs: under `functools.partial` layers, a callable object's
+    `__call__`."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        return fn
+    return type(fn).__call__
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    """A function's or method's name, a callable object's class name."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    if name == "<lambda>":
+        raise ConfigurationError("give a background tool made of a lambda a name: name=...")
+    return str(name)
+
+
+def _doc_of(fn: Callable[..., Any]) -> str:
+    """The docstring of the function that runs; for a callable object, its `__call__`'s own
+    (`object.__call__`'s says nothing of the tool), else its class's."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        return inspect.getdoc(fn) or ""
+    own = type(fn).__call__.__doc__
+    return inspect.cleandoc(own) if own else inspect.getdoc(type(fn)) or ""
+
+
+def _as_function(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`fn` as a plain function with the same signature, for LangChain's schema builder,
+    which takes functions and methods only (not partials or callable objects)."""
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        return fn
+    signature = inspect.signature(fn)
+
+    def shape(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    shape.__signature__ = signature  # type: ignore[attr-defined]
+    shape.__name__ = name
+    shape.__annotations__ = {
+        p.name: p.annotation
+        for p in signature.parameters.values()
+        if p.annotation is not inspect.Parameter.empty
+    }
+    return shape
 
 
 def registered_tools() -> list[BackgroundTool]:

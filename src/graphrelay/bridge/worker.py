@@ -16,6 +16,7 @@ process with fakes:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from graphrelay.errors import PoisonCallError
 from graphrelay.testing.crash import crash_point
 
 if TYPE_CHECKING:
-    from graphrelay.bridge.tool import BackgroundTool
+    from graphrelay.bridge.tool import BackgroundTool, CoroutineRunner
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,13 @@ POISON_PREFIX = "poison task:"
 
 @dataclass
 class WorkerServices:
-    """The adapters a worker process needs to run a call and report it."""
+    """The adapters a worker process needs to run a call and report it; `run_coroutine`
+    runs an `async def` body to its end (the pool decides how: `backends/celery/tasks.py`)."""
 
     ledger: Ledger
     notifier: Notifier
     max_deliveries: int = 3
+    run_coroutine: CoroutineRunner = asyncio.run
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def _attempt(
         )
     else:
         with _running_as(running):
-            outcome = tool.execute(args)
+            outcome = tool.execute(args, services.run_coroutine)
     status = CallStatus.FAILED if outcome.failed else CallStatus.COMPLETED
     services.ledger.finish(task_id, status, outcome.result, outcome.error)
     crash_point("worker_after_result")

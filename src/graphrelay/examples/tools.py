@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool, ToolException, tool
 
 from graphrelay.bridge import background_tool
 from graphrelay.config import load_settings
@@ -37,7 +37,10 @@ def index_documents(path: str, name: str = "default") -> dict[str, Any]:
 @tool
 def search_index(query: str, name: str = "default") -> str:
     """Search the saved index `name` for `query`; returns the best matching passages."""
-    hits = search(load_index(_index_file(name)), query, k=3)
+    try:
+        hits = search(load_index(_index_file(name)), query, k=3)
+    except (OSError, ValueError) as exc:  # no index yet, a bad name, a damaged file
+        raise ToolException(f"search_index failed: {exc}") from exc
     if not hits:
         return f"no passage in index {name!r} matches {query!r}"
     return "\n\n".join(f"[{hit.source} #{hit.chunk_no}] {_clip(hit.text)}" for hit in hits)
@@ -63,5 +66,8 @@ def notify(message: str, channel: str = "log") -> str:
         handle.write(json.dumps(entry) + "\n")
     return f"notified {channel}"
 
+
+# The model reads a failed search as a tool error, and carries on.
+search_index.handle_tool_error = True
 
 TOOLS: list[BaseTool] = [index_documents.tool, search_index, fetch_url.tool, notify.tool]

@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 BUNDLED_SCRIPTS_DIR = Path(__file__).parent / "scripts"
 DEFAULT_SCRIPT = "default"
+# What a script's `$VAR` means when the variable is not set: the demo indexes the documents
+# that ship with graphrelay (the same installation serves the API and the workers).
+SCRIPT_DEFAULTS = {"GRAPHRELAY_DEMO_DOCS": str(BUNDLED_SCRIPTS_DIR / "demo-docs")}
+_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
 # `Plan:weather`: a script for structured output of the pydantic model `Plan`.
 _STRUCTURED_KEY = re.compile(r"^[A-Z]\w*:")
@@ -287,8 +291,14 @@ def _tool_name(tool: dict[str, Any] | type | Callable[..., Any] | BaseTool) -> s
 
 
 def _expand_env(args: dict[str, Any]) -> dict[str, Any]:
-    """`$VAR` in string arguments becomes the variable's value, so a script can name paths."""
-    return {
-        key: os.path.expandvars(value) if isinstance(value, str) else value
-        for key, value in args.items()
-    }
+    """`$VAR` in string arguments becomes the variable's value, so a script can name paths;
+    a variable that is not set takes its default from `SCRIPT_DEFAULTS`, else stays as it is."""
+    return {key: _expand(value) if isinstance(value, str) else value for key, value in args.items()}
+
+
+def _expand(text: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return os.environ.get(name) or SCRIPT_DEFAULTS.get(name) or match.group(0)
+
+    return _VARIABLE.sub(value, text)

@@ -22,7 +22,7 @@ from celery.signals import worker_init
 
 from graphrelay.backends import open_ledger
 from graphrelay.backends.celery.app import SWEEP_TASK, create_celery_app, declare_topology
-from graphrelay.backends.celery.tasks import register_tools
+from graphrelay.backends.celery.tasks import coroutine_runner, register_tools
 from graphrelay.bridge.notifier import WebhookNotifier
 from graphrelay.bridge.tool import registered_tools
 from graphrelay.bridge.worker import WorkerServices
@@ -42,6 +42,7 @@ def worker_services() -> WorkerServices:
             max_backoff=settings.callback_backoff_max,
         ),
         max_deliveries=settings.max_deliveries,
+        run_coroutine=coroutine_runner(),
     )
 
 

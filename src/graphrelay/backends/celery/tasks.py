@@ -8,18 +8,41 @@ so RabbitMQ dead-letters it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from graphrelay.bridge.tool import BackgroundTool
+from graphrelay.bridge.tool import BackgroundTool, CoroutineRunner
 from graphrelay.bridge.worker import Delivery, WorkerServices, execute_delivery
 from graphrelay.errors import PoisonCallError
 
 TASK_PREFIX = "graphrelay.tools."
 HARD_LIMIT_MARGIN = 30.0  # seconds past a tool's timeout before its process is killed
+
+
+def coroutine_runner() -> CoroutineRunner:
+    """How this worker process runs an `async def` tool body to its end.
+
+    On the prefork pool, `asyncio.run` in the process. Under gevent's monkey-patching (the io
+    pool), `asyncio.run` on an OS thread of gevent's thread pool: asyncio keeps one running
+    loop per OS thread, so two greenlets' loops must not share one, and the calling greenlet
+    waits without blocking the others.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:  # gevent is a dependency, but the cpu pool needs none of it
+        return asyncio.run
+    if not monkey.is_module_patched("threading"):
+        return asyncio.run
+    import gevent
+
+    def run_on_os_thread(coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return gevent.get_hub().threadpool.apply(asyncio.run, (coroutine,))
+
+    return run_on_os_thread
 
 
 def task_name(tool_name: str) -> str:
