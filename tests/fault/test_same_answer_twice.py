@@ -83,16 +83,19 @@ def _clients(stack: Stack, replicas: int) -> list[LangGraphClient]:
     return [get_client(url=stack.url(name), api_key=None) for name in names]
 
 
-async def _answer(client: LangGraphClient, thread_id: str, resume: Any, route: str) -> int:
-    """Send `resume` as a command by `route`; the answer's status code."""
-    command = {"resume": resume}
+async def _answer(
+    client: LangGraphClient, thread_id: str, resume: Any, route: str, graph: str = "payment"
+) -> int:
+    """Send `resume` as a command by `route` (`create`, `wait` or `stream`); the answer's
+    status code."""
+    command: Any = {"resume": resume}
     try:
         if route == "create":
-            await client.runs.create(thread_id, "payment", command=command)  # type: ignore[arg-type]
+            await client.runs.create(thread_id, graph, command=command)
         elif route == "wait":
-            await client.runs.wait(thread_id, "payment", command=command)  # type: ignore[arg-type]
+            await client.runs.wait(thread_id, graph, command=command)
         else:
-            [_ async for _ in client.runs.stream(thread_id, "payment", command=command)]  # type: ignore[arg-type]
+            [_ async for _ in client.runs.stream(thread_id, graph, command=command)]
     except httpx.HTTPStatusError as refused:
         return refused.response.status_code
     return 200
@@ -103,8 +106,8 @@ async def _settled(client: LangGraphClient, thread_id: str) -> dict[str, Any]:
     for _ in range(1200):
         runs = await client.runs.list(thread_id, limit=100)
         thread = await client.threads.get(thread_id)
-        if thread["status"] != "busy" and all(r["status"] not in ("pending", "running")
-                                              for r in runs):  # fmt: skip
+        active = [run for run in runs if run["status"] in ("pending", "running")]
+        if thread["status"] != "busy" and not active:
             return dict(thread)
         await asyncio.sleep(0.05)
     raise TimeoutError(f"thread {thread_id} stayed busy")
@@ -140,7 +143,7 @@ async def test_the_same_answer_sent_twice_at_once_is_applied_once(
         assert [run["status"] for run in runs] == ["success", "success"]  # the answer, the start
 
 
-async def _checkout(stack: Stack, client: LangGraphClient) -> tuple[str, str, str]:
+async def _checkout(client: LangGraphClient) -> tuple[str, str, str]:
     """A checkout waiting on its background quote and its first question; the thread id, the
     quote's task id and the question's interrupt id."""
     thread_id = (await client.threads.create())["thread_id"]
@@ -178,7 +181,7 @@ async def test_the_sweeper_racing_a_callback_applies_the_outcome_once(
     try:
         client = _clients(stack, 1)[0]
         for _ in range(SWEPT_THREADS):
-            thread_id, task_id, _question = await _checkout(stack, client)
+            thread_id, task_id, _question = await _checkout(client)
 
             await asyncio.to_thread(_store_outcome, stack, task_id)  # the sweeper sees it now
             accepted = await asyncio.to_thread(_callback, stack, "api", thread_id, task_id)
@@ -216,13 +219,14 @@ async def test_a_client_answer_racing_an_automatic_resume(production: Stack, rep
     by exactly one run, never lost, and nothing is paid."""
     clients = _clients(production, replicas)
     for _ in range(THREADS):
-        thread_id, task_id, question = await _checkout(production, clients[0])
+        thread_id, task_id, question = await _checkout(clients[0])
         answer = {question: "yes"}
 
         callback = asyncio.to_thread(_callback, production, "api2" if replicas == 2 else "api",
                                      thread_id, task_id)  # fmt: skip
         accepted, *answers = await asyncio.gather(
-            callback, *(_answer_checkout(client, thread_id, answer) for client in clients)
+            callback,
+            *(_answer(client, thread_id, answer, "create", "checkout") for client in clients),
         )
 
         assert accepted.status_code == 202
@@ -232,18 +236,10 @@ async def test_a_client_answer_racing_an_automatic_resume(production: Stack, rep
         _no_run_admitted_while_another_held(await clients[0].runs.list(thread_id, limit=100))
         if answers == [409, 409]:  # the automatic resume held the thread both times
             assert await _questions(clients[0], thread_id) == [FIRST_QUESTION]
-            assert await _answer_checkout(clients[0], thread_id, answer) == 200
+            assert await _answer(clients[0], thread_id, answer, "create", "checkout") == 200
             await _settled(clients[0], thread_id)
         assert await _questions(clients[0], thread_id) == [SECOND_QUESTION]
         assert payments(production.data_dir, thread_id) == []
-
-
-async def _answer_checkout(client: LangGraphClient, thread_id: str, resume: Any) -> int:
-    try:
-        await client.runs.create(thread_id, "checkout", command={"resume": resume})  # type: ignore[arg-type]
-    except httpx.HTTPStatusError as refused:
-        return refused.response.status_code
-    return 200
 
 
 def _no_run_admitted_while_another_held(runs: list[Any]) -> None:
