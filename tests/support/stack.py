@@ -192,14 +192,20 @@ class Stack:
         finally:
             ledger.close()
 
-    def post_callback(self, body: dict[str, Any], secret: str | None = None,
-                      now: float | None = None) -> httpx.Response:  # fmt: skip
-        """POST a signed task callback, as a worker would (or forged, with another secret)."""
+    def post_callback(
+        self,
+        body: dict[str, Any],
+        secret: str | None = None,
+        now: float | None = None,
+        replica: str = "api",
+    ) -> httpx.Response:
+        """POST a signed task callback to a replica, as a worker would (or forged, with
+        another secret)."""
         raw = json.dumps(body)
         headers = signed_headers(
             secret or self.env["GRAPHRELAY_WEBHOOK_SECRET"], f"msg_{uuid.uuid4().hex}", raw, now
         )
-        return httpx.post(f"{self.base_url}/internal/tasks/callback", content=raw,
+        return httpx.post(f"{self.url(replica)}/internal/tasks/callback", content=raw,
                           headers=headers, timeout=10)  # fmt: skip
 
 

@@ -40,13 +40,20 @@ def _executor(tmp_path: Path) -> RunExecutor:
     )
 
 
+async def _claimed_elsewhere(executor: RunExecutor) -> RunRecord:
+    """A running run that holds its thread, as another process claimed it."""
+    thread = ThreadRecord(graph_id="noop")
+    await executor.store.put_thread(thread)
+    run = RunRecord(thread_id=thread.thread_id, assistant_id="noop", status="running")
+    assert (await executor.store.claim(run)).claimed
+    return run
+
+
 async def test_a_run_whose_process_died_is_ended_by_the_replica_asked_to_stop_it(
     tmp_path: Path,
 ) -> None:
     executor = _executor(tmp_path)
-    thread = ThreadRecord(graph_id="noop", status="busy")
-    run = RunRecord(thread_id=thread.thread_id, assistant_id="noop", status="running")
-    await executor.store.start_run(thread, run)
+    run = await _claimed_elsewhere(executor)
     await executor.leases.grant(run.run_id, "a-process-that-died", 0.01)
     await asyncio.sleep(0.05)
     ended = await executor.events.subscribe(run.run_id)
@@ -55,16 +62,14 @@ async def test_a_run_whose_process_died_is_ended_by_the_replica_asked_to_stop_it
 
     stored = await executor.store.get_run(run.run_id)
     assert stored is not None and stored.status == "interrupted"
-    assert (await executor.store.get_thread(thread.thread_id)).status == "idle"  # type: ignore[union-attr]
+    assert (await executor.store.get_thread(run.thread_id)).status == "idle"  # type: ignore[union-attr]
     assert ended.get_nowait() == Event("end", {"run_id": run.run_id, "status": "interrupted"})
     assert await executor.leases.expired() == []  # released: nobody takes it over now
 
 
 async def test_a_run_that_no_replica_stops_in_time_is_reported(tmp_path: Path) -> None:
     executor = _executor(tmp_path)
-    thread = ThreadRecord(graph_id="noop", status="busy")
-    run = RunRecord(thread_id=thread.thread_id, assistant_id="noop", status="running")
-    await executor.store.start_run(thread, run)
+    run = await _claimed_elsewhere(executor)
     await executor.leases.grant(run.run_id, "a-live-process-elsewhere", 60)
 
     assert not await executor.stop(run.run_id, wait=0.2)

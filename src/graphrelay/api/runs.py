@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from pydantic import ConfigDict
@@ -31,10 +32,12 @@ from graphrelay.server import checkpoints
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.engine import Engine
 from graphrelay.server.executor import STOP_WAIT
-from graphrelay.server.records import ACTIVE, RunOptions, RunRecord, RunView, ThreadRecord, now
+from graphrelay.server.records import ACTIVE, RunOptions, RunRecord, RunView, ThreadRecord
+from graphrelay.server.store import Claim, IfBusy, IfInterrupted
 from graphrelay.server.streaming import FROM_START, end_event, thread_channel, valid_event_id
 
 log = logging.getLogger(__name__)
+MAKE_ROOM_ATTEMPTS = 5  # for interrupt and rollback: runs that come meanwhile are stopped too
 
 router = APIRouter(
     dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["runs"]
@@ -50,19 +53,13 @@ class RunCreate(RunOptions):
 
 
 async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord:
+    """Claim the thread for a new run and start it: checking the thread's state and claiming
+    it is one atomic step (`RunStore.claim`), so of two requests that find the same thread
+    free only one starts; the other meets the multitask strategy."""
     engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
     if body.assistant_id not in engine.graphs:
         raise not_found("assistant", body.assistant_id)
-    if thread.graph_id not in (None, body.assistant_id):
-        raise conflict(f"thread {thread_id} belongs to assistant {thread.graph_id}")
-    if thread.status == "busy":
-        await _make_room(engine, thread_id, body.multitask_strategy)
-    checkpoint_id = body.start_checkpoint
-    if thread.status == "interrupted" and body.command is None and checkpoint_id is None:
-        raise conflict(
-            f"thread {thread_id} waits on interrupts; resume it with command={{'resume': ...}}"
-        )
     await _check_bare_resume(engine, thread, body)
     run = RunRecord(
         thread_id=thread_id,
@@ -70,9 +67,22 @@ async def _start(request: Request, thread_id: str, body: RunCreate) -> RunRecord
         metadata=body.metadata,
         options=RunOptions.model_validate(body.model_dump()),
     )
-    thread.graph_id, thread.status, thread.updated_at = body.assistant_id, "busy", now()
-    await engine.executor.start(run, thread, checkpoint_id)
-    return run
+    checkpoint_id, strategy = body.start_checkpoint, body.multitask_strategy
+    if_busy: IfBusy = "queue" if strategy == "enqueue" else "refuse"
+    resumes = body.command is not None or checkpoint_id is not None
+    if_interrupted: IfInterrupted = "allow" if resumes else "refuse"
+    for _ in range(MAKE_ROOM_ATTEMPTS):
+        claim = await engine.executor.start(
+            run, checkpoint_id, if_busy=if_busy, if_interrupted=if_interrupted
+        )
+        if claim.claimed:
+            return run
+        if claim.refused != "busy" or strategy == "reject":
+            raise _refused(thread_id, claim)
+        await _make_room(engine, claim.active, rollback=strategy == "rollback")
+        # As on a thread found busy before: its interrupts do not hold this run back.
+        if_interrupted = "allow"
+    raise conflict(f"thread {thread_id} kept getting new runs while this one made room; try again")
 
 
 async def _check_bare_resume(engine: Engine, thread: ThreadRecord, body: RunCreate) -> None:
@@ -92,16 +102,29 @@ async def _check_bare_resume(engine: Engine, thread: ThreadRecord, body: RunCrea
         )
 
 
-async def _make_room(engine: Engine, thread_id: str, strategy: str) -> None:
-    """Apply the multitask strategy to the runs already active on a busy thread."""
-    if strategy == "reject":
-        raise conflict(f"thread {thread_id} is busy with another run (multitask_strategy=reject)")
-    if strategy == "enqueue":
-        return  # the thread lock runs it after the active ones
-    if strategy == "rollback":
+def _refused(thread_id: str, claim: Claim) -> HTTPException:
+    """The 409 (or 404) for a claim refused."""
+    if claim.refused == "gone":
+        return not_found("thread", thread_id)
+    if claim.refused == "other-assistant" and claim.thread is not None:
+        return conflict(f"thread {thread_id} belongs to assistant {claim.thread.graph_id}")
+    if claim.refused == "interrupted":
+        return conflict(
+            f"thread {thread_id} waits on interrupts; resume it with command={{'resume': ...}}"
+        )
+    if claim.refused == "busy":
+        return conflict(f"thread {thread_id} is busy with another run (multitask_strategy=reject)")
+    return conflict(f"thread {thread_id} kept changing while this run was starting; try again")
+
+
+async def _make_room(engine: Engine, active: Sequence[RunRecord], *, rollback: bool) -> None:
+    """Stop (with `rollback`, also delete) the runs active on a busy thread, wherever they
+    execute; 409 if no replica stops one in time."""
+    if rollback:
         _check_rollback(engine)
-    for active in await engine.store.active_runs(thread_id):
-        await _stop(engine, active, rollback=strategy == "rollback")
+    for run in active:
+        if not await _stop(engine, run, rollback=rollback):
+            raise conflict(f"no replica stopped run {run.run_id} in {STOP_WAIT:g} s; try again")
 
 
 def _check_rollback(engine: Engine) -> None:

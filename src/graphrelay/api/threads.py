@@ -15,6 +15,7 @@ from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.engine import Engine
 from graphrelay.server.ports import Graph
 from graphrelay.server.records import ThreadRecord, now
+from graphrelay.server.status import status_of
 
 router = APIRouter(
     dependencies=[Depends(authenticate)], responses=documented(400, 401, 404, 409), tags=["threads"]
@@ -239,18 +240,26 @@ async def update_state(thread_id: str, body: StateUpdate, request: Request) -> d
     graph = _graph(engine, thread)
     if graph is None:
         raise conflict(f"thread {thread_id} has no state yet; start a run first")
-    if thread.status == "busy":
-        raise conflict(f"thread {thread_id} is busy with a run")
     checkpoint_id = body.checkpoint_id or (
         body.checkpoint.checkpoint_id if body.checkpoint else None
     )
-    config = await graph.aupdate_state(
-        _at(thread_id, checkpoint_id), body.values, as_node=body.as_node
-    )
-    snapshot = await graph.aget_state(thread_config(thread_id))
-    thread.status = "interrupted" if snapshot.interrupts else "idle"
-    await engine.store.put_thread(thread)
+    await _not_busy(engine, thread_id)  # at once, rather than after the run, for the lock
+    async with engine.executor.locks.hold(thread_id):
+        # No graph call runs on the thread while the lock is held; a run that claims the
+        # thread from now on waits for the lock, so it runs after this update.
+        await _not_busy(engine, thread_id)
+        config = await graph.aupdate_state(
+            _at(thread_id, checkpoint_id), body.values, as_node=body.as_node
+        )
+        snapshot = await graph.aget_state(thread_config(thread_id))
+        await engine.store.settle_thread(thread_id, status_of(snapshot))
     return {"checkpoint": checkpoint_json(config)}
+
+
+async def _not_busy(engine: Engine, thread_id: str) -> None:
+    """409 while a run is active on the thread."""
+    if await engine.store.active_runs(thread_id):
+        raise conflict(f"thread {thread_id} is busy with a run")
 
 
 @router.post("/threads/{thread_id}/history")

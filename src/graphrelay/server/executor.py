@@ -1,9 +1,12 @@
 """Runs graphs on threads inside an API process: a run's life from start to end, its stops,
 and runs taken over from replicas that died.
 
-Every graph call on a thread happens under that thread's lock. After any run stops, the
-executor resumes the thread with outcomes that are already stored (a callback may have come
-before the interrupt was checkpointed) before letting the lock go (`resumes.py`). Which process
+A run starts only by claiming its thread (`RunStore.claim`: the thread's state checked and the
+run written in one atomic step across replicas); every graph call on a thread then happens
+under that thread's lock. After any run stops, the executor resumes the thread with outcomes
+that are already stored (a callback may have come before the interrupt was checkpointed)
+before letting the lock go (`resumes.py`), and looks once more after it has let the thread go:
+a resume woken while the run held the thread was refused, and left to it. Which process
 executes which run is kept by leases (`replicas.py`); statuses by `status.py`.
 """
 
@@ -20,14 +23,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
 from graphrelay.bridge.ledger import Ledger
+from graphrelay.bridge.resume import ready_calls
 from graphrelay.bridge.services import BridgeServices, bridge_services
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.ports import Graph, RunEvents, RunLeases, ThreadLocks
-from graphrelay.server.records import ACTIVE, RunRecord, ThreadRecord
+from graphrelay.server.records import ACTIVE, RunRecord
 from graphrelay.server.replicas import Replicas
 from graphrelay.server.resumes import Resumes
 from graphrelay.server.status import RunStatuses, status_of
-from graphrelay.server.store import RunStore
+from graphrelay.server.store import Claim, IfBusy, IfInterrupted, RunStore
 from graphrelay.server.streaming import stream_graph
 from graphrelay.testing.crash import crash_point
 
@@ -110,19 +114,30 @@ class RunExecutor:
     # -- starting, joining, waking ---------------------------------------------------------
 
     async def start(
-        self, run: RunRecord, thread: ThreadRecord, checkpoint_id: str | None = None
-    ) -> None:
-        """Record `run` and its thread (busy), take the run's lease, and execute it in the
-        background (from `checkpoint_id`, forking, when given).
+        self,
+        run: RunRecord,
+        checkpoint_id: str | None = None,
+        *,
+        if_busy: IfBusy = "refuse",
+        if_interrupted: IfInterrupted = "refuse",
+    ) -> Claim:
+        """Claim the run's thread for `run` (`RunStore.claim`, with `if_busy` and
+        `if_interrupted`) and, if claimed, execute it in the background (from
+        `checkpoint_id`, forking, when given); the claim.
 
+        The run's lease is taken before the claim is written, so a process that dies right
+        after leaves a run that a replica takes over and ends, never a thread busy forever.
         Returns as soon as the run is scheduled, before it can publish any event.
         """
-        await asyncio.gather(
-            self.store.start_run(thread, run),
-            self.leases.grant(run.run_id, self.owner, self.replicas.lease_seconds),
-        )
+        await self.leases.grant(run.run_id, self.owner, self.replicas.lease_seconds)
+        claim = await self.store.claim(run, if_busy=if_busy, if_interrupted=if_interrupted)
+        if not claim.claimed:
+            await self.leases.release(run.run_id)
+            return claim
         graph_input = run.options.graph_input()
-        self._track(run, self.spawn(self._execute(run, graph_input, checkpoint_id)))
+        queued = bool(claim.active)
+        self._track(run, self.spawn(self._execute(run, graph_input, checkpoint_id, queued)))
+        return claim
 
     async def join(
         self, run_id: str, poll: float = 0.05
@@ -150,21 +165,25 @@ class RunExecutor:
         await self.resumes.resume_thread(thread_id)
 
     async def settle(self, graph_id: str, thread_id: str) -> None:
-        """Set the thread's status from its latest state."""
+        """Set the thread's status from its latest state, unless a run holds the thread."""
         state = await self.graph_for(graph_id).aget_state(thread_config(thread_id))
-        await self.store.set_thread_status(thread_id, status_of(state))
+        await self.store.settle_thread(thread_id, status_of(state))
 
     # -- executing -------------------------------------------------------------------------
 
     async def _execute(
-        self, run: RunRecord, graph_input: Any, checkpoint_id: str | None
+        self, run: RunRecord, graph_input: Any, checkpoint_id: str | None, queued: bool = False
     ) -> StateSnapshot | None:
         config = thread_config(run.thread_id, run.run_id)
         if checkpoint_id:
             config["configurable"]["checkpoint_id"] = checkpoint_id
+        state: StateSnapshot | None = None
         try:
+            if queued:
+                await self._wait_turn(run)
             async with self.locks.hold(run.thread_id):
-                return await self._run_locked(run, graph_input, config)
+                state = await self._run_locked(run, graph_input, config)
+                return state
         except asyncio.CancelledError:
             if run.status == "pending":  # cancelled before it began (waiting for the lock)
                 await self.statuses.end(run, "interrupted", await self._status_now(run))
@@ -174,6 +193,32 @@ class RunExecutor:
             # The record is final already: a lease left behind only makes another replica
             # find the run ended and drop the lease, so nobody waits for this write.
             self.spawn(self.leases.release(run.run_id))
+            self.spawn(self._resume_if_ready(run, state))
+
+    async def _wait_turn(self, run: RunRecord, poll: float = 0.05) -> None:
+        """Wait until the runs that held the thread when `run` was queued behind them have
+        ended, wherever they execute: runs of a thread go in the order they claimed it, and
+        a process that shares no thread lock with this one (the embedded profile's sweeper)
+        never runs at the same time."""
+        while True:
+            waiting = [active.run_id for active in await self.store.active_runs(run.thread_id)]
+            if run.run_id not in waiting or waiting[0] == run.run_id:
+                return
+            await asyncio.sleep(poll)
+
+    async def _resume_if_ready(self, run: RunRecord, state: StateSnapshot | None) -> None:
+        """After `run` let its thread go: resume it with outcomes stored while the run held it
+        (the resumes they woke were refused, and left to this run). `state`: the thread's
+        state as the run left it, None to read it."""
+        try:
+            if state is None:
+                state = await self.graph_for(run.assistant_id).aget_state(
+                    thread_config(run.thread_id)
+                )
+            if await ready_calls(state, self.ledger):
+                await self.resume_thread(run.thread_id)
+        except Exception:  # the sweeper resumes it later
+            log.exception("looking for outcomes after run %s failed", run.run_id)
 
     async def _run_locked(
         self, run: RunRecord, graph_input: Any, config: RunnableConfig

@@ -28,12 +28,33 @@ class Entry:
     parent: str = ""
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What a conditional write expects to find as it was read: documents by (kind, id), with
+    their JSON text or None for missing, and filings by (kind, parent), with the set of ids
+    filed there (in any order)."""
+
+    docs: tuple[tuple[str, str, str | None], ...] = ()
+    filings: tuple[tuple[str, str, frozenset[str]], ...] = ()
+
+
 class DocumentStore(Protocol):
     """JSON documents by kind and id, each optionally filed under a parent id."""
 
     async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
         """Insert or replace documents and remove the (kind, id, parent) ones in `drop`, all or
         none."""
+        ...
+
+    async def put_if(
+        self, guard: Guard, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()
+    ) -> bool:
+        """`put`, made only if every document and filing in `guard` is still as given, all in
+        one atomic step across processes; True if written, False (nothing written) if not.
+
+        A write whose first entry's document already holds exactly that entry's text counts as
+        made (True): that is this very write, sent again after a lost reply.
+        """
         ...
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:

@@ -1,29 +1,45 @@
 """Typed access to thread and run records, over a `DocumentStore` (SQLite embedded, Redis in
 production).
 
-A thread's status is a document of its own (kind `thread-status`): the executor changes it
-several times a run, and writing it blindly needs no read and cannot undo a concurrent
-metadata update of the thread document.
+A thread's status is a document of its own (kind `thread-status`): the run that holds the
+thread changes it several times, and writing it blindly needs no read and cannot undo a
+concurrent metadata update of the thread document. Outside a run it is set through
+`settle_thread`, which writes nothing while a run holds the thread.
 
 A thread's runs are never forgotten (every automatic resume is a run of its own), so its
 active runs, read on every resume and by the multitask strategies, have an index of their own:
 a run that has not ended is also filed as an `active-run` marker under its thread, written
 with the run's record and removed with the record that ends it, in the same atomic write.
 Reading them costs the thread's active runs, not its history.
+
+A thread is busy while it has an active run: a client's, an automatic resume's, or one a
+process that died left behind (until a replica takes it over and ends it, by its lease). A run
+starts only by `claim`: reading the thread's status and active runs, deciding, and writing the
+run with its marker and the thread busy is one conditional write (`DocumentStore.put_if`),
+made only if nothing it read has changed, else read and decided again. So two runs checked
+against the same state can never both start, in one process or across replicas.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
-from graphrelay.server.ports import DocumentStore, Entry
+from graphrelay.server.ports import DocumentStore, Entry, Guard
 from graphrelay.server.records import ACTIVE, RunRecord, ThreadRecord, ThreadStatus, now
 
 ALL_THREADS = "all-threads"  # the parent every thread document is filed under
 ACTIVE_RUN = "active-run"  # kind of the marker filed under a thread while a run is ACTIVE
+CLAIM_ATTEMPTS = 50  # conditional writes a claim tries while others keep changing the thread
+
+IfBusy = Literal["refuse", "queue"]
+IfInterrupted = Literal["refuse", "allow"]
+Refusal = Literal["busy", "interrupted", "other-assistant", "gone", "contended"]
 
 
 class ThreadState(BaseModel):
@@ -31,6 +47,55 @@ class ThreadState(BaseModel):
 
     status: ThreadStatus
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A thread's documents and active-run markers as read, and its active runs."""
+
+    thread_id: str
+    thread_doc: str | None
+    state_doc: str | None
+    markers: tuple[str, ...]
+    active: tuple[RunRecord, ...]
+
+    @property
+    def thread(self) -> ThreadRecord | None:
+        """The thread as read (a fresh record each time), None if missing."""
+        return _with_state(self.thread_doc, self.state_doc)
+
+    def guard(self) -> Guard:
+        """What a write decided on this must still find."""
+        return Guard(
+            docs=(("thread", self.thread_id, self.thread_doc),
+                  ("thread-status", self.thread_id, self.state_doc)),
+            filings=((ACTIVE_RUN, self.thread_id, frozenset(self.markers)),),
+        )  # fmt: skip
+
+    def stale(self) -> list[tuple[str, str, str]]:
+        """The markers whose run is not active: dropped by the next write."""
+        return _stale(self.markers, self.active, self.thread_id)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `RunStore.claim` found: the run now holds the thread, or why it does not.
+
+    `refused`: `busy` (another run is active and the claim refuses to queue), `interrupted`
+    (the thread waits on interrupts and the claim needs it not to), `other-assistant` (the
+    thread belongs to another graph), `gone` (no such thread), `contended` (the thread kept
+    changing for `CLAIM_ATTEMPTS` reads). `active`: the thread's active runs as found, oldest
+    first (for `busy`, the runs in the way). `thread`: the thread as found (None if gone).
+    """
+
+    refused: Refusal | None
+    active: tuple[RunRecord, ...] = ()
+    thread: ThreadRecord | None = None
+
+    @property
+    def claimed(self) -> bool:
+        """Whether the run holds the thread now."""
+        return self.refused is None
 
 
 class RunStore:
@@ -47,10 +112,6 @@ class RunStore:
         """A thread, or None."""
         doc, state = await self._docs.get(("thread", thread_id), ("thread-status", thread_id))
         return _with_state(doc, state)
-
-    async def set_thread_status(self, thread_id: str, status: ThreadStatus) -> None:
-        """Change only the thread's status (no read, so no lost update)."""
-        await self._docs.put(_status_entry(thread_id, status))
 
     async def threads(self) -> list[ThreadRecord]:
         """Every thread, oldest first."""
@@ -75,9 +136,72 @@ class RunStore:
             ("thread-status", thread_id, ""),
         )
 
-    async def start_run(self, thread: ThreadRecord, run: RunRecord) -> None:
-        """Write a new run and its thread (now busy) together."""
-        await self._put_run(run, *_thread_entries(thread))
+    async def claim(
+        self,
+        run: RunRecord,
+        *,
+        if_busy: IfBusy = "refuse",
+        if_interrupted: IfInterrupted = "refuse",
+    ) -> Claim:
+        """Start `run` on its thread if the thread's state allows it, atomically across
+        processes: write the run (as it is, with its active-run marker) and the thread's status
+        `busy` (and its graph, on its first run) only if, when written, the thread exists,
+        belongs to the run's graph or to none yet, and either has no active run or
+        `if_busy="queue"`, and, when it has none, is not `interrupted` or
+        `if_interrupted="allow"`. Nothing is written when refused. The run's `created_at` is
+        the time of the check that let it start.
+        """
+        if run.status not in ACTIVE:
+            raise ValueError(f"a run starts pending or running, not {run.status}")
+        for _ in range(CLAIM_ATTEMPTS):
+            found = await self._found(run.thread_id)
+            thread = found.thread
+            refused = _refusal(thread, run, found.active, if_busy, if_interrupted)
+            if refused is not None or thread is None:
+                return Claim(refused, found.active, thread)
+            if await self._write_claim(run, thread, found):
+                return Claim(None, found.active, thread)
+        return Claim("contended")
+
+    async def _write_claim(self, run: RunRecord, thread: ThreadRecord, found: _Found) -> bool:
+        """Write `run` holding its thread, if the thread is still as `found`."""
+        entries = [_status_entry(run.thread_id, "busy")]
+        if thread.graph_id is None:
+            thread.graph_id = run.assistant_id
+            entries.append(_thread_entries(thread)[0])
+        run.created_at = run.updated_at = now()  # a run is created when it gets its thread
+        return await self._docs.put_if(
+            found.guard(), *_run_entries(run), *entries, drop=found.stale()
+        )
+
+    async def drop_claim(self, run: RunRecord, thread_status: ThreadStatus) -> None:
+        """Take back a claim that did no work: remove the run and set the thread's status, in
+        one write. Only the claim's holder may call this."""
+        await self._docs.put(
+            _status_entry(run.thread_id, thread_status),
+            drop=[("run", run.run_id, run.thread_id), _marker(run.run_id, run.thread_id)],
+        )
+
+    async def settle_thread(self, thread_id: str, status: ThreadStatus) -> bool:
+        """Set the thread's status unless a run holds the thread (that run sets it when it
+        ends) or the thread is gone, atomically; True if set."""
+        for _ in range(CLAIM_ATTEMPTS):
+            found = await self._found(thread_id)
+            if found.thread is None or found.active:
+                return False
+            status_entry = _status_entry(thread_id, status)
+            if await self._docs.put_if(found.guard(), status_entry, drop=found.stale()):
+                return True
+        return False
+
+    async def _found(self, thread_id: str) -> _Found:
+        """The thread's documents and active runs, as a claim decides on them."""
+        (thread_doc, state_doc), markers = await asyncio.gather(
+            self._docs.get(("thread", thread_id), ("thread-status", thread_id)),
+            self._docs.filed(ACTIVE_RUN, thread_id),
+        )
+        active = await self._active(markers)
+        return _Found(thread_id, thread_doc, state_doc, tuple(markers), tuple(active))
 
     async def put_run(self, run: RunRecord, thread_status: ThreadStatus | None = None) -> None:
         """Insert or replace a run (and set its thread's status in the same write)."""
@@ -89,11 +213,11 @@ class RunStore:
     async def _put_run(self, run: RunRecord, *others: Entry) -> None:
         """Write `others` and the run, with its active-run marker filed while the run is
         active and removed once it has ended, all in one write."""
-        entries = [*others, _run_entry(run)]
         if run.status in ACTIVE:
-            await self._docs.put(*entries, Entry(ACTIVE_RUN, run.run_id, "", run.thread_id))
+            await self._docs.put(*others, *_run_entries(run))
         else:
-            await self._docs.put(*entries, drop=[_marker(run.run_id, run.thread_id)])
+            await self._docs.put(*others, _run_entry(run),
+                                 drop=[_marker(run.run_id, run.thread_id)])  # fmt: skip
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """A run, or None."""
@@ -114,17 +238,48 @@ class RunStore:
     async def active_runs(self, thread_id: str) -> list[RunRecord]:
         """A thread's pending and running runs, oldest first, found by their markers."""
         run_ids = await self._docs.filed(ACTIVE_RUN, thread_id)
+        active = await self._active(run_ids)
+        stale = _stale(run_ids, active, thread_id)
+        if stale:
+            await self._docs.delete(*stale)
+        return active
+
+    async def _active(self, run_ids: list[str]) -> list[RunRecord]:
+        """The runs of these markers that are active, in the markers' order. The record
+        decides: a marker left behind (say, by a replica that predates the index ending the
+        run) must not make an ended run look active."""
         if not run_ids:
             return []
         docs = await self._docs.get(*(("run", run_id) for run_id in run_ids))
         runs = [RunRecord.model_validate_json(doc) for doc in docs if doc is not None]
-        active = [run for run in runs if run.status in ACTIVE]
-        # The record decides: a marker left behind (say, by a replica that predates the
-        # index ending the run) must not make an ended run look active.
-        stale = set(run_ids) - {run.run_id for run in active}
-        if stale:
-            await self._docs.delete(*(_marker(run_id, thread_id) for run_id in stale))
-        return active
+        return [run for run in runs if run.status in ACTIVE]
+
+
+def _refusal(
+    thread: ThreadRecord | None,
+    run: RunRecord,
+    active: tuple[RunRecord, ...],
+    if_busy: IfBusy,
+    if_interrupted: IfInterrupted,
+) -> Refusal | None:
+    """Why `run` may not start on `thread` now (None: it may)."""
+    if thread is None:
+        return "gone"
+    if thread.graph_id not in (None, run.assistant_id):
+        return "other-assistant"
+    if active:
+        return "busy" if if_busy == "refuse" else None
+    if thread.status == "interrupted" and if_interrupted == "refuse":
+        return "interrupted"
+    return None
+
+
+def _stale(
+    run_ids: Sequence[str], active: Sequence[RunRecord], thread_id: str
+) -> list[tuple[str, str, str]]:
+    """The markers of `run_ids` whose run is not active."""
+    live = {run.run_id for run in active}
+    return [_marker(run_id, thread_id) for run_id in run_ids if run_id not in live]
 
 
 def _thread_entries(thread: ThreadRecord) -> tuple[Entry, Entry]:
@@ -143,6 +298,11 @@ def _status_entry(thread_id: str, status: ThreadStatus) -> Entry:
 
 def _run_entry(run: RunRecord) -> Entry:
     return Entry("run", run.run_id, run.model_dump_json(), run.thread_id)
+
+
+def _run_entries(run: RunRecord) -> tuple[Entry, Entry]:
+    """An active run's record, then its marker."""
+    return _run_entry(run), Entry(ACTIVE_RUN, run.run_id, "", run.thread_id)
 
 
 def _marker(run_id: str, thread_id: str) -> tuple[str, str, str]:
