@@ -26,8 +26,13 @@ class Reads:
     def __init__(self, documents: DocumentStore) -> None:
         self.documents, self.count = documents, 0
 
-    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
-        await self.documents.put(*entries, drop=drop)
+    async def put(
+        self,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        await self.documents.put(*entries, drop=drop, touch=touch)
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
         self.count += len(keys)
@@ -43,6 +48,9 @@ class Reads:
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         await self.documents.delete(*entries)
+
+    async def forget_expired(self) -> int:
+        return await self.documents.forget_expired()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

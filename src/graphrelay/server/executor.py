@@ -274,11 +274,13 @@ class RunExecutor:
     # -- taking over -----------------------------------------------------------------------
 
     async def keep_leases(self, interval: float) -> None:
-        """Forever: renew the leases of this process's runs; take over runs whose lease ran out."""
+        """Forever: renew the leases of this process's runs (and, with a thread TTL, their
+        records); take over runs whose lease ran out."""
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.replicas.renew()
+                await self.store.keep_alive([run for run, _ in self._runs.values()])
                 await self.take_over_expired()
             except Exception:  # the store may be briefly away; try again next round
                 log.exception("lease upkeep failed")

@@ -29,11 +29,20 @@ class Entry:
 
 
 class DocumentStore(Protocol):
-    """JSON documents by kind and id, each optionally filed under a parent id."""
+    """JSON documents by kind and id, each optionally filed under a parent id.
 
-    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
-        """Insert or replace documents and remove the (kind, id, parent) ones in `drop`, all or
-        none."""
+    An adapter may give documents a lifetime (the thread TTL): a document then expires that
+    long after it was last written or touched, and leaves its parent's filing with it.
+    """
+
+    async def put(
+        self,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Insert or replace documents, remove the (kind, id, parent) ones in `drop` and extend
+        the lifetime of the (kind, id, parent) ones in `touch` that exist, all or none."""
         ...
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
@@ -50,6 +59,10 @@ class DocumentStore(Protocol):
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         """Remove (kind, id, parent) documents and their filing."""
+        ...
+
+    async def forget_expired(self) -> int:
+        """Drop filed ids whose documents expired from filings that outlive them; how many."""
         ...
 
 
@@ -116,6 +129,10 @@ class RunEvents(Protocol):
 
     def request_stop(self, run_id: str) -> None:
         """Ask every other replica to stop the run, if one executes it."""
+        ...
+
+    async def forget(self, run_ids: Sequence[str]) -> None:
+        """Drop the kept events of these runs (their thread is being deleted)."""
         ...
 
     on_stop: StopHandler | None

@@ -62,6 +62,8 @@ class Resumes:
             log.warning("task finished for unknown thread %s; nothing to resume", thread_id)
             return
         async with self.locks.hold(thread_id):
+            if not await self.store.thread_exists(thread_id):  # deleted while we waited
+                return
             try:
                 state = await self.resume_ready(thread.graph_id, thread_id)
                 await settle_unawaited(state, self.ledger, thread_id)

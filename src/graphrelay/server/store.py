@@ -10,6 +10,11 @@ active runs, read on every resume and by the multitask strategies, have an index
 a run that has not ended is also filed as an `active-run` marker under its thread, written
 with the run's record and removed with the record that ends it, in the same atomic write.
 Reading them costs the thread's active runs, not its history.
+
+With a thread TTL (an adapter's setting), every write that names a thread, and reading the
+thread, touches its documents, so a thread untouched for the TTL expires whole; a run's
+record and marker expire the TTL after its last change, and `keep_alive` holds those of runs
+still executing.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from graphrelay.server.records import ACTIVE, RunRecord, ThreadRecord, ThreadSta
 
 ALL_THREADS = "all-threads"  # the parent every thread document is filed under
 ACTIVE_RUN = "active-run"  # kind of the marker filed under a thread while a run is ACTIVE
+# Filings whose parent is no document, so never expires (adapters keep their members' expiry).
+ROOT_FILINGS = (("thread", ALL_THREADS),)
 
 
 class ThreadState(BaseModel):
@@ -44,13 +51,21 @@ class RunStore:
         await self._docs.put(*_thread_entries(thread))
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        """A thread, or None."""
-        doc, state = await self._docs.get(("thread", thread_id), ("thread-status", thread_id))
+        """A thread, or None; reading it touches it (its TTL starts again)."""
+        (doc, state), _ = await asyncio.gather(
+            self._docs.get(("thread", thread_id), ("thread-status", thread_id)),
+            self._docs.put(touch=_thread_keys(thread_id)),
+        )
         return _with_state(doc, state)
+
+    async def thread_exists(self, thread_id: str) -> bool:
+        """Whether the thread exists (without touching it)."""
+        [doc] = await self._docs.get(("thread", thread_id))
+        return doc is not None
 
     async def set_thread_status(self, thread_id: str, status: ThreadStatus) -> None:
         """Change only the thread's status (no read, so no lost update)."""
-        await self._docs.put(_status_entry(thread_id, status))
+        await self._docs.put(_status_entry(thread_id, status), touch=_thread_keys(thread_id))
 
     async def threads(self) -> list[ThreadRecord]:
         """Every thread, oldest first."""
@@ -63,8 +78,9 @@ class RunStore:
             _apply_state(thread, state)
         return threads
 
-    async def delete_thread(self, thread_id: str) -> None:
-        """Remove a thread, its runs and their active-run markers."""
+    async def delete_thread(self, thread_id: str) -> list[str]:
+        """Remove a thread, its runs and their active-run markers, with every filing of them;
+        the ids of the runs it had (their leases and kept events are the caller's)."""
         runs, markers = await asyncio.gather(
             self._docs.filed("run", thread_id), self._docs.filed(ACTIVE_RUN, thread_id)
         )
@@ -74,6 +90,24 @@ class RunStore:
             ("thread", thread_id, ALL_THREADS),
             ("thread-status", thread_id, ""),
         )
+        return runs
+
+    async def run_ids(self, thread_id: str) -> list[str]:
+        """The ids of every run filed under the thread, oldest first."""
+        return await self._docs.filed("run", thread_id)
+
+    async def keep_alive(self, runs: list[RunRecord]) -> None:
+        """Touch runs still executing (their records, markers and threads), which no write
+        may have touched for a while."""
+        touched = [key for run in runs for key in (("run", run.run_id, run.thread_id),
+                                                    _marker(run.run_id, run.thread_id),
+                                                    *_thread_keys(run.thread_id))]  # fmt: skip
+        if touched:
+            await self._docs.put(touch=touched)
+
+    async def forget_expired(self) -> int:
+        """Drop expired threads from the list of every thread; how many."""
+        return await self._docs.forget_expired()
 
     async def start_run(self, thread: ThreadRecord, run: RunRecord) -> None:
         """Write a new run and its thread (now busy) together."""
@@ -89,11 +123,12 @@ class RunStore:
     async def _put_run(self, run: RunRecord, *others: Entry) -> None:
         """Write `others` and the run, with its active-run marker filed while the run is
         active and removed once it has ended, all in one write."""
-        entries = [*others, _run_entry(run)]
+        entries, touch = [*others, _run_entry(run)], _thread_keys(run.thread_id)
         if run.status in ACTIVE:
-            await self._docs.put(*entries, Entry(ACTIVE_RUN, run.run_id, "", run.thread_id))
+            marker = Entry(ACTIVE_RUN, run.run_id, "", run.thread_id)
+            await self._docs.put(*entries, marker, touch=touch)
         else:
-            await self._docs.put(*entries, drop=[_marker(run.run_id, run.thread_id)])
+            await self._docs.put(*entries, drop=[_marker(run.run_id, run.thread_id)], touch=touch)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """A run, or None."""
@@ -147,6 +182,11 @@ def _run_entry(run: RunRecord) -> Entry:
 
 def _marker(run_id: str, thread_id: str) -> tuple[str, str, str]:
     return ACTIVE_RUN, run_id, thread_id
+
+
+def _thread_keys(thread_id: str) -> list[tuple[str, str, str]]:
+    """The (kind, id, parent) documents every touch of a thread keeps alive."""
+    return [("thread", thread_id, ALL_THREADS), ("thread-status", thread_id, "")]
 
 
 def _with_state(doc: str | None, state: str | None) -> ThreadRecord | None:

@@ -1,4 +1,5 @@
-"""The run store's documents in one SQLite table: the embedded profile."""
+"""The run store's documents in one SQLite table: the embedded profile (no TTL: documents stay
+until they are deleted)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,16 @@ class SqliteDocuments:
     def _db(self) -> sqlite3.Connection:
         return self._sqlite.connection()
 
-    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
+    async def put(
+        self,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
         """Insert or replace documents and remove those in `drop`, in one transaction,
-        keeping first insertion order."""
-        await asyncio.to_thread(self._put, entries, drop)
+        keeping first insertion order (`touch` changes nothing: nothing expires here)."""
+        if entries or drop:
+            await asyncio.to_thread(self._put, entries, drop)
 
     def _put(self, entries: Sequence[Entry], drop: Sequence[tuple[str, str, str]]) -> None:
         db = self._db()
@@ -79,6 +86,10 @@ class SqliteDocuments:
         db = self._db()
         with transaction(db):
             _remove(db, entries)
+
+    async def forget_expired(self) -> int:
+        """Nothing expires here."""
+        return 0
 
 
 def _remove(db: sqlite3.Connection, entries: Sequence[tuple[str, str, str]]) -> None:
