@@ -243,3 +243,34 @@ def _rows(data_dir: Path, worth: ThreadsWorth) -> dict[str, list[str]]:
         if rows:
             found[name] = sorted(str(row[0]) for row in rows)
     return found
+
+
+async def test_a_read_of_the_thread_and_a_lease_renewal_keep_its_records_alive(
+    prefix: str,
+) -> None:
+    """Touches, seen in the keys' remaining lifetime: reading the thread starts its TTL
+    again, and so does renewing the lease of a run that executes (for the run too)."""
+    ttl = 60.0
+    client = redis.Redis.from_url(services.REDIS_URL)
+    thread = ThreadRecord()
+    run = RunRecord(thread_id=thread.thread_id, assistant_id="steps")
+    thread_keys = [
+        f"{prefix}:thread:{thread.thread_id}",
+        f"{prefix}:thread-status:{thread.thread_id}",
+    ]
+    run_keys = [f"{prefix}:{kind}:{run.run_id}" for kind in ("run", "active-run")]
+    run_keys += [f"{prefix}:{kind}-of:{thread.thread_id}" for kind in ("run", "active-run")]
+    async with redis_engine(prefix, ttl) as engine:
+        await engine.store.start_run(thread, run)
+        for key in thread_keys + run_keys:
+            client.pexpire(key, 1000)
+
+        await engine.store.get_thread(thread.thread_id)
+        assert all(client.pttl(key) > 50_000 for key in thread_keys)
+        assert all(client.pttl(key) <= 1000 for key in run_keys)
+
+        await engine.store.keep_alive([run.run_id])
+        assert all(client.pttl(key) > 50_000 for key in run_keys)
+        expiry = client.zscore(f"{prefix}:thread-expiry-of:all-threads", thread.thread_id)
+        assert expiry is not None and expiry > time.time() + 50
+    client.close()

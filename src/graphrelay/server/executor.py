@@ -280,7 +280,7 @@ class RunExecutor:
             await asyncio.sleep(interval)
             try:
                 await self.replicas.renew()
-                await self.store.keep_alive([run for run, _ in self._runs.values()])
+                await self.store.keep_alive(self.replicas.held)
                 await self.take_over_expired()
             except Exception:  # the store may be briefly away; try again next round
                 log.exception("lease upkeep failed")

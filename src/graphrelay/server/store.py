@@ -20,6 +20,7 @@ still executing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -96,9 +97,13 @@ class RunStore:
         """The ids of every run filed under the thread, oldest first."""
         return await self._docs.filed("run", thread_id)
 
-    async def keep_alive(self, runs: list[RunRecord]) -> None:
+    async def keep_alive(self, run_ids: Collection[str]) -> None:
         """Touch runs still executing (their records, markers and threads), which no write
         may have touched for a while."""
+        if not run_ids:
+            return
+        docs = await self._docs.get(*(("run", run_id) for run_id in run_ids))
+        runs = [RunRecord.model_validate_json(doc) for doc in docs if doc is not None]
         touched = [key for run in runs for key in (("run", run.run_id, run.thread_id),
                                                     _marker(run.run_id, run.thread_id),
                                                     *_thread_keys(run.thread_id))]  # fmt: skip
