@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_WAIT = 10.0  # how long a stop waits for the replica that executes the run
+MAX_TAKE_OVERS = 5  # failed take-overs of one run before it is ended `error`
 WebhookSender = Callable[[str, str, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
@@ -286,13 +287,36 @@ class RunExecutor:
                 log.exception("lease upkeep failed")
 
     async def take_over_expired(self) -> list[str]:
-        """Claim every run whose lease ran out and carry it on here; the runs taken."""
+        """Claim every run whose lease ran out and carry it on here; the runs taken. One whose
+        take-over raises does not hold the others (see `_take_over_failed`)."""
         taken = []
         for run_id in await self.replicas.expired():
             if await self.replicas.claim(run_id):
-                await self._take_over(run_id)
+                try:
+                    await self._take_over(run_id)
+                except Exception as exc:
+                    await self._take_over_failed(run_id, f"{type(exc).__name__}: {exc}")
+                    continue
                 taken.append(run_id)
         return taken
+
+    async def _take_over_failed(self, run_id: str, reason: str) -> None:
+        """Count a failed take-over on the run (its lease runs out again, for another try);
+        at `MAX_TAKE_OVERS` end it `error` with the reason, and try no more."""
+        log.warning("taking over run %s failed: %s", run_id, reason)
+        run = await self.store.get_run(run_id)
+        if run is None or run.status not in ACTIVE:
+            await self.leases.release(run_id)
+            return
+        failures = int(run.metadata.get("take_over_failures", 0)) + 1
+        run.metadata["take_over_failures"] = failures
+        if failures < MAX_TAKE_OVERS:
+            await self.store.put_run(run)
+            return
+        run.error = f"parked after {failures} failed take-overs: {reason}"
+        log.error("run %s of thread %s %s", run_id, run.thread_id, run.error)
+        await self.statuses.end(run, "error", "error")
+        await self.leases.release(run_id)
 
     async def _take_over(self, run_id: str) -> None:
         """Carry on a run whose process died: from its last checkpoint, or from its input."""
