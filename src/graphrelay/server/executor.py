@@ -21,6 +21,7 @@ from langgraph.types import StateSnapshot
 
 from graphrelay.bridge.ledger import Ledger
 from graphrelay.bridge.services import BridgeServices, bridge_services
+from graphrelay.bridge.sweeper import REPAIRS
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.ports import Graph, RunEvents, RunLeases, ThreadLocks
 from graphrelay.server.records import ACTIVE, RunRecord, ThreadRecord
@@ -317,6 +318,7 @@ class RunExecutor:
         log.error("run %s of thread %s %s", run_id, run.thread_id, run.error)
         await self.statuses.end(run, "error", "error")
         await self.leases.release(run_id)
+        REPAIRS.labels("parked").inc()
 
     async def _take_over(self, run_id: str) -> None:
         """Carry on a run whose process died: from its last checkpoint, or from its input."""
