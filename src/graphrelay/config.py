@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     runs_url: str = ""  # thread and run records, run leases; Redis also: thread locks, events
     checkpointer_url: str = ""
     key_prefix: str = "graphrelay"
-    checkpoint_ttl_seconds: float | None = None
+    # A thread untouched this long disappears whole, from every store (Redis only).
+    thread_ttl_seconds: float | None = Field(default=None, gt=0)
+    checkpoint_ttl_seconds: float | None = Field(default=None, gt=0)  # the older name of it
 
     api_host: str = "127.0.0.1"
     api_port: int = 8123
@@ -97,6 +99,7 @@ class Settings(BaseSettings):
     sweeper_period_seconds: float = Field(default=10.0, gt=0)
     sweeper_grace_seconds: float = Field(default=30.0, ge=0)
     sweeper_batch: int = Field(default=500, ge=1)
+    sweeper_max_repairs: int = Field(default=5, ge=1)  # failed repairs before a call is parked
 
     @classmethod
     def settings_customise_sources(
@@ -123,7 +126,20 @@ class Settings(BaseSettings):
             self.runs_url = self.ledger_url
         if not self.callback_url:
             self.callback_url = f"http://{self.api_host}:{self.api_port}/internal/tasks/callback"
+        self._one_thread_ttl()
         return self
+
+    def _one_thread_ttl(self) -> None:
+        """`checkpoint_ttl_seconds` is the older name of `thread_ttl_seconds`; both name the
+        same lifetime, which every store now honours."""
+        old, new = self.checkpoint_ttl_seconds, self.thread_ttl_seconds
+        if old is not None and new is not None and old != new:
+            raise ValueError(
+                f"GRAPHRELAY_CHECKPOINT_TTL_SECONDS ({old}) and GRAPHRELAY_THREAD_TTL_SECONDS "
+                f"({new}) differ; the first is the older name of the second: set only "
+                "GRAPHRELAY_THREAD_TTL_SECONDS"
+            )
+        self.thread_ttl_seconds = self.checkpoint_ttl_seconds = new if new is not None else old
 
     def _embedded_defaults(self) -> dict[str, str]:
         data = self.data_dir

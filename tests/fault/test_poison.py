@@ -51,8 +51,9 @@ def test_the_sweeper_as_a_celery_task_publishes_a_stalled_call(production_stack:
     stack = production_stack
     ledger = stack.ledger()
     long_ago = time.time() - 3600
+    thread_id = stack.sdk().threads.create()["thread_id"]  # the sweeper repairs no dead thread
     stalled = CallRecord(
-        task_id=f"gr-stalled-{uuid.uuid4().hex[:8]}", thread_id="no-such-thread",
+        task_id=f"gr-stalled-{uuid.uuid4().hex[:8]}", thread_id=thread_id,
         tool="echo_later", queue="io", args={"text": "late"},
         created_at=long_ago, updated_at=long_ago,
     )  # fmt: skip

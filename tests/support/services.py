@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -69,6 +70,30 @@ def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as db:
         db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def keyspace(prefix: str) -> dict[str, Any]:
+    """Every key under `prefix` in the test db (SCAN), with the members of each set, sorted
+    set and hash, and the type of any other key."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    found: dict[str, Any] = {}
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        kind = client.type(key)
+        if kind == "set":
+            found[key] = sorted(client.smembers(key))
+        elif kind == "zset":
+            found[key] = client.zrange(key, 0, -1)
+        elif kind == "hash":
+            found[key] = sorted(client.hkeys(key))
+        else:
+            found[key] = kind
+    client.close()
+    return found
+
+
+def key_kinds(found: dict[str, Any], prefix: str) -> set[str]:
+    """The key families in a `keyspace`: each name after the prefix, up to its first id."""
+    return {key.removeprefix(f"{prefix}:").split(":", 1)[0] for key in found}
 
 
 def clear_prefix(prefix: str) -> None:

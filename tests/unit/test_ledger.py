@@ -204,3 +204,39 @@ def test_a_write_retried_after_its_reply_was_lost_still_counts() -> None:
     finally:
         ledger.close()
         services.clear_prefix(prefix)
+
+
+async def test_closing_a_thread_settles_its_calls_and_forgets_its_records(ledger: Ledger) -> None:
+    deadline = time.time() + 60
+    ledger.intend(_record("gr-running", "gone").model_copy(update={"deadline": deadline}))
+    ledger.mark_dispatched("gr-running")
+    ledger.intend(_record("gr-done", "gone"))
+    ledger.finish("gr-done", CallStatus.COMPLETED, result="r")
+    ledger.intend(_record("gr-applied", "gone"))
+    ledger.finish("gr-applied", CallStatus.COMPLETED, result="r")
+    ledger.mark_applied(["gr-applied"])
+    ledger.intend(_record("gr-other", "other"))
+
+    closed = await ledger.aclose_thread("gone", "its thread was deleted")
+
+    assert sorted(r.task_id for r in closed) == ["gr-done", "gr-running"]
+    assert ledger.for_thread("gone") == []
+    assert ledger.get("gr-done") is None and ledger.get("gr-applied") is None
+    running = ledger.get("gr-running")  # kept, closed, for the worker that may still run it
+    assert running is not None and running.status == CallStatus.ABANDONED
+    assert running.reason == "its thread was deleted"
+    assert running.forget_at is not None and running.forget_at >= deadline
+    later = time.time() + 3600
+    assert [r.task_id for r in ledger.stale(CallStatus.INTENDED, later, 10)] == ["gr-other"]
+    for status in (CallStatus.DISPATCHED, CallStatus.COMPLETED, CallStatus.FAILED):
+        assert ledger.stale(status, later, 10) == []
+    assert ledger.overdue(later, 10) == [] and ledger.abandoned() == []
+    # A late worker neither runs nor reopens it.
+    assert ledger.start_attempt("gr-running") == 0
+    assert not ledger.finish("gr-running", CallStatus.COMPLETED, result="late")
+    assert ledger.get("gr-running").status == CallStatus.ABANDONED  # type: ignore[union-attr]
+    assert [r.task_id for r in ledger.for_thread("other")] == ["gr-other"]
+
+    assert ledger.forget_expired(running.forget_at + 1) in (0, 1)  # SQLite forgets it now
+    if isinstance(ledger.store, SqliteLedger):
+        assert ledger.get("gr-running") is None

@@ -30,13 +30,22 @@ class Reads:
     def __init__(self, documents: DocumentStore) -> None:
         self.documents, self.count = documents, 0
 
-    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
-        await self.documents.put(*entries, drop=drop)
+    async def put(
+        self,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        await self.documents.put(*entries, drop=drop, touch=touch)
 
     async def put_if(
-        self, guard: Guard, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()
+        self,
+        guard: Guard,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
     ) -> bool:
-        return await self.documents.put_if(guard, *entries, drop=drop)
+        return await self.documents.put_if(guard, *entries, drop=drop, touch=touch)
 
     async def get(self, *keys: tuple[str, str]) -> list[str | None]:
         self.count += len(keys)
@@ -52,6 +61,9 @@ class Reads:
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         await self.documents.delete(*entries)
+
+    async def forget_expired(self) -> int:
+        return await self.documents.forget_expired()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

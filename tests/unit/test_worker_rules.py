@@ -3,6 +3,8 @@ progress, with the worker's services passed in (a real SQLite ledger, a recordin
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from graphrelay.bridge.worker import POISON_PREFIX, Delivery, WorkerServices, ex
 
 CALLBACK = "http://api.invalid/internal/tasks/callback"
 runs: list[str] = []
+meanwhile: list[Callable[[], object]] = []  # what happens elsewhere while a body runs
 
 
 @background_tool(queue="io", idempotent=True, timeout=30, name="worker_rules_echo")
@@ -23,6 +26,8 @@ def echo(text: str) -> str:
     """Echo `text`, reporting progress halfway."""
     runs.append(text)
     report_progress(0.5, f"echoing {text}")
+    for event in meanwhile:
+        event()
     return f"echo: {text}"
 
 
@@ -46,6 +51,7 @@ class RecordingNotifier:
 @pytest.fixture
 def worker(tmp_path: Path) -> WorkerServices:
     runs.clear()
+    meanwhile.clear()
     ledger = Ledger(SqliteLedger(tmp_path / "ledger.sqlite"))
     return WorkerServices(ledger=ledger, notifier=RecordingNotifier(ledger), max_deliveries=2)
 
@@ -149,3 +155,45 @@ def test_fire_and_forget_calls_report_no_progress_and_call_nobody(worker: Worker
 
 def test_report_progress_outside_a_call_does_nothing() -> None:
     report_progress(0.3, "nobody listens")
+
+
+def _thread_deleted(worker: WorkerServices) -> None:
+    asyncio.run(worker.ledger.aclose_thread("t1", "its thread was deleted"))
+
+
+@pytest.mark.parametrize("redelivered", [False, True])
+def test_a_closed_call_runs_nothing_and_tells_nobody(
+    worker: WorkerServices, redelivered: bool
+) -> None:
+    _dispatched(worker)
+    _thread_deleted(worker)
+
+    execute_delivery(echo, Delivery("gr-1", "t1", redelivered), {"text": "hi"}, CALLBACK, worker)
+
+    assert runs == [] and _notifier(worker).notified == []
+    stored = worker.ledger.get("gr-1")
+    assert stored is not None and stored.status == CallStatus.ABANDONED and stored.attempts == 0
+
+
+def test_a_call_closed_while_it_runs_is_not_reopened_and_tells_nobody(
+    worker: WorkerServices,
+) -> None:
+    _dispatched(worker)
+    meanwhile.append(lambda: _thread_deleted(worker))
+
+    execute_delivery(echo, Delivery("gr-1", "t1"), {"text": "hi"}, CALLBACK, worker)
+
+    assert runs == ["hi"] and _notifier(worker).notified == []
+    stored = worker.ledger.get("gr-1")
+    assert stored is not None and stored.status == CallStatus.ABANDONED
+    assert stored.result is None  # first write wins: the close came first
+
+
+def test_a_call_whose_record_is_gone_when_it_ends_tells_nobody(worker: WorkerServices) -> None:
+    _dispatched(worker)
+    meanwhile.append(lambda: worker.ledger.store.forget_thread("t1", ()))  # expired, say
+
+    execute_delivery(echo, Delivery("gr-1", "t1"), {"text": "hi"}, CALLBACK, worker)
+
+    assert runs == ["hi"] and _notifier(worker).notified == []
+    assert worker.ledger.get("gr-1") is None  # nothing wrote it back

@@ -3,7 +3,9 @@
 `POST /internal/tasks/callback` and `POST /internal/tasks/progress` are signed per Standard
 Webhooks; the signature is checked over the raw body before anything is parsed. Recording an
 outcome is first-write-wins and resuming happens under the thread lock, so a duplicate
-callback changes nothing; it still answers 202 so the worker stops retrying.
+callback changes nothing; it still answers 202 so the worker stops retrying. A call that was
+closed (its thread deleted, or its repair parked) answers 410 Gone with the reason: nothing
+will take its outcome, and the worker stops too.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from graphrelay.server.engine import Engine
 from graphrelay.server.streaming import thread_channel
 from graphrelay.testing.crash import crash_point
 
-router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 413))
+router = APIRouter(tags=["internal"], responses=documented(400, 401, 404, 410, 413))
 
 MAX_CALLBACK_BYTES = 10 * 1024 * 1024
 Body = TypeVar("Body", bound=BaseModel)
@@ -61,10 +63,13 @@ async def task_progress(request: Request) -> JSONResponse:
 
 
 async def _record_on(engine: Engine, task_id: str, thread_id: str) -> CallRecord:
-    """The ledger record of a background call on that thread, or 404."""
+    """The ledger record of a background call on that thread; 404 if there is none, 410 if
+    it was closed."""
     record = await engine.ledger.aget(task_id)
     if record is None or record.thread_id != thread_id:
         raise HTTPException(404, f"no background task {task_id} on that thread")
+    if record.status == CallStatus.ABANDONED:
+        raise HTTPException(410, f"background task {task_id} was closed: {record.reason}")
     return record
 
 

@@ -140,6 +140,7 @@ async def _stop(engine: Engine, run: RunRecord, *, rollback: bool) -> bool:
         return False
     if rollback:
         await engine.checkpointer.adelete_for_runs([run.run_id])
+        await engine.executor.events.forget([run.run_id])
         await engine.store.delete_run(run)
         await engine.executor.settle(run.assistant_id, run.thread_id)
     return True

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from graphrelay.api.deps import authenticate, engine_of, tenant_of, thread_or_404
 from graphrelay.api.errors import conflict, documented, not_found
 from graphrelay.api.serialize import checkpoint_json, state_json
-from graphrelay.server import checkpoints
+from graphrelay.server import checkpoints, lifetime
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.engine import Engine
 from graphrelay.server.ports import Graph
@@ -164,13 +164,15 @@ async def update_thread(thread_id: str, body: ThreadPatch, request: Request) -> 
 
 @router.delete("/threads/{thread_id}", status_code=204)
 async def delete_thread(thread_id: str, request: Request) -> Response:
-    """Delete the thread, its runs and its checkpoints."""
+    """Delete the thread from every store: its runs, checkpoints and background calls (those
+    still running are revoked and closed)."""
     engine = engine_of(request)
     thread = await thread_or_404(request, thread_id)
+    busy = f"thread {thread_id} is busy; cancel its run first"
     if thread.status == "busy":
-        raise conflict(f"thread {thread_id} is busy; cancel its run first")
-    await engine.checkpointer.adelete_thread(thread_id)
-    await engine.store.delete_thread(thread_id)
+        raise conflict(busy)
+    if not await lifetime.delete_thread(engine, thread_id):
+        raise conflict(busy)
     return Response(status_code=204)
 
 

@@ -13,6 +13,10 @@ decides which technology serves a port.
 | `RunEvents` | `runs_url` | `redis/events.py` | `memory.py` (one API process) |
 | checkpointer | `checkpointer_url` | `redis/saver.py` | LangGraph's SQLite, Postgres, memory |
 | `Dispatcher` | `broker_url` | `celery/dispatcher.py` | the same (file-system broker) |
+
+`thread_ttl_seconds` (the thread TTL) reaches every Redis adapter: each gives what it writes
+for a thread or run that lifetime (see docs/state.md). The SQLite stores and LangGraph's own
+savers have no TTL, so a TTL with any of them is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from graphrelay.backends.redis.keys import RedisKeys
 from graphrelay.bridge.ledger import Ledger
 from graphrelay.bridge.ports import Dispatcher
 from graphrelay.config import Settings
+from graphrelay.errors import ConfigurationError
 from graphrelay.server.ports import DocumentStore, RunEvents, RunLeases, ThreadLocks
+from graphrelay.server.store import ROOT_FILINGS
 
 
 @dataclass
@@ -48,12 +54,12 @@ class Backends:
 @contextlib.asynccontextmanager
 async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
     """Every store the settings name, connected; closed when the block ends."""
-    ledger = open_ledger(settings.ledger_url, settings.key_prefix)
+    ledger = open_ledger(settings.ledger_url, settings.key_prefix, settings.thread_ttl_seconds)
     try:
         async with open_checkpointer(
             settings.checkpointer_url,
             prefix=settings.key_prefix,
-            ttl_seconds=settings.checkpoint_ttl_seconds,
+            ttl_seconds=settings.thread_ttl_seconds,
         ) as checkpointer:
             backends = Backends(ledger, *_run_stores(settings), checkpointer=checkpointer)
             await backends.events.start()
@@ -65,12 +71,14 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
         ledger.close()
 
 
-def open_ledger(url: str, prefix: str = "graphrelay") -> Ledger:
-    """The ledger on `sqlite:///PATH` or `redis://` / `rediss://`."""
+def open_ledger(url: str, prefix: str = "graphrelay", ttl_seconds: float | None = None) -> Ledger:
+    """The ledger on `sqlite:///PATH` or `redis://` / `rediss://`; with `ttl_seconds` (Redis
+    only) a record expires that long after its last change."""
     if urls.store_kind(url, "ledger", "GRAPHRELAY_LEDGER_URL") == "redis":
         from graphrelay.backends.redis.ledger import RedisLedger
 
-        return Ledger(RedisLedger(url, RedisKeys(prefix)))
+        return Ledger(RedisLedger(url, RedisKeys(prefix), ttl_seconds))
+    _refuse_ttl(ttl_seconds, "ledger", url)
     from graphrelay.backends.sqlite.ledger import SqliteLedger
 
     return Ledger(SqliteLedger(urls.sqlite_path(url)))
@@ -86,10 +94,12 @@ def _run_stores(settings: Settings) -> tuple[DocumentStore, RunLeases, ThreadLoc
         from graphrelay.backends.redis.leases import RedisLeases
         from graphrelay.backends.redis.locks import RedisThreadLocks
 
-        keys = RedisKeys(settings.key_prefix)
-        return (RedisDocuments(url, keys), RedisLeases(url, keys),
-                RedisThreadLocks(url, keys, settings.run_lease_seconds),
-                RedisEvents(url, keys))  # fmt: skip
+        keys, ttl = RedisKeys(settings.key_prefix), settings.thread_ttl_seconds
+        # A lock its dead holder left lasts its lease: no longer than the thread's TTL.
+        lock_lease = min(settings.run_lease_seconds, ttl or settings.run_lease_seconds)
+        return (RedisDocuments(url, keys, ttl, ROOT_FILINGS), RedisLeases(url, keys),
+                RedisThreadLocks(url, keys, lock_lease), RedisEvents(url, keys, ttl))  # fmt: skip
+    _refuse_ttl(settings.thread_ttl_seconds, "run store", url)
     from graphrelay.backends.memory import LocalEvents, LocalThreadLocks
     from graphrelay.backends.sqlite.documents import SqliteDocuments
     from graphrelay.backends.sqlite.leases import SqliteLeases
@@ -105,11 +115,14 @@ async def open_checkpointer(
     """The saver that `url` names, set up and ready; closed when the block ends.
 
     `redis://` gives graphrelay's module-free Redis saver (keys under `PREFIX:cp`, expiring
-    `ttl_seconds` after a thread's last write); `sqlite:///PATH` and `postgresql://...`
+    `ttl_seconds` after a thread's last write or read); `sqlite:///PATH` and `postgresql://...`
     LangGraph's own savers; `memory://` the in-memory one (tests only: it forgets everything
-    when the process ends).
+    when the process ends). Those have no TTL: `ttl_seconds` with them raises
+    ConfigurationError.
     """
     kind = urls.checkpointer_kind(url)
+    if kind != "redis":
+        _refuse_ttl(ttl_seconds, "checkpointer", url)
     if kind == "memory":
         from langgraph.checkpoint.memory import InMemorySaver
 
@@ -138,6 +151,15 @@ async def open_checkpointer(
         async with AsyncPostgresSaver.from_conn_string(url) as saver:
             await saver.setup()
             yield saver
+
+
+def _refuse_ttl(ttl_seconds: float | None, store: str, url: str) -> None:
+    if ttl_seconds is not None:
+        raise ConfigurationError(
+            f"GRAPHRELAY_THREAD_TTL_SECONDS (or GRAPHRELAY_CHECKPOINT_TTL_SECONDS) needs Redis "
+            f"for every store, but the {store} is {url}, which has no TTL: use redis:// URLs "
+            "(the production profile) or unset the TTL"
+        )
 
 
 async def open_dispatcher(settings: Settings) -> Dispatcher:

@@ -9,7 +9,7 @@ import itertools
 import time
 import weakref
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from graphrelay.server.ports import StopHandler
@@ -97,6 +97,11 @@ class LocalEvents:
 
     def request_stop(self, run_id: str) -> None:
         """No other replica: a run not executing here is not executing anywhere."""
+
+    async def forget(self, run_ids: Sequence[str]) -> None:
+        """Drop the kept events of these runs."""
+        for run_id in run_ids:
+            self._kept.pop(run_id, None)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -1,5 +1,7 @@
 """A background call: its idempotency key, its ledger record, its outcome, and the
-transitions between its states (INTENDED → DISPATCHED → COMPLETED | FAILED → APPLIED)."""
+transitions between its states (INTENDED → DISPATCHED → COMPLETED | FAILED → APPLIED, or
+ABANDONED with a reason: its thread was deleted, or the sweeper parked a repair that kept
+failing)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from xxhash import xxh3_128_hexdigest
 
 
 class CallStatus(StrEnum):
-    """Where a background call stands: INTENDED → DISPATCHED → COMPLETED | FAILED → APPLIED."""
+    """Where a background call stands: INTENDED → DISPATCHED → COMPLETED | FAILED → APPLIED;
+    any state but APPLIED may end ABANDONED (closed for good, with a `reason`)."""
 
     INTENDED = "intended"
     DISPATCHED = "dispatched"
@@ -33,6 +36,10 @@ SWEPT_STATUSES = (
     CallStatus.FAILED,
 )
 FINISHED_STATUSES = frozenset({CallStatus.COMPLETED, CallStatus.FAILED, CallStatus.APPLIED})
+# Indexed by status in the ledger: what the sweeper repairs, and the parked records (ABANDONED
+# while their thread lives) that an operator may look up.
+INDEXED_STATUSES = (*SWEPT_STATUSES, CallStatus.ABANDONED)
+CLOSED_STATUSES = frozenset({CallStatus.APPLIED, CallStatus.ABANDONED})
 
 PENDING_INTERRUPT_TYPE = "background_task_pending"
 
@@ -74,6 +81,9 @@ class CallRecord(BaseModel):
     updated_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
     deadline: float | None = None
+    reason: str | None = None  # why the call was ABANDONED
+    repairs: int = 0  # sweeper repairs that left the record where it was
+    forget_at: float | None = None  # when the ledger forgets a closed call of a deleted thread
 
     @property
     def finished(self) -> bool:
@@ -104,7 +114,10 @@ Transition = Callable[[CallRecord], bool]
 
 
 def count_attempt(record: CallRecord) -> bool:
-    """One more execution by a worker; a record a worker runs is DISPATCHED at least."""
+    """One more execution by a worker; a record a worker runs is DISPATCHED at least. False
+    for an ABANDONED call: nothing may run it any more."""
+    if record.status == CallStatus.ABANDONED:
+        return False
     record.attempts += 1
     if record.status == CallStatus.INTENDED:
         record.status = CallStatus.DISPATCHED
@@ -138,4 +151,29 @@ def to_applied(record: CallRecord) -> bool:
     if record.status not in FINISHED_STATUSES or record.status == CallStatus.APPLIED:
         return False
     record.status = CallStatus.APPLIED
+    return True
+
+
+def to_abandoned(record: CallRecord, reason: str, forget_at: float | None = None) -> bool:
+    """Close the call for good with `reason`, unless it was applied or closed already; an
+    outcome already stored stays in the record, unused. `forget_at`: when the ledger may
+    forget the closed record (None: as any other)."""
+    if record.status in CLOSED_STATUSES:
+        return False
+    record.status, record.reason, record.forget_at = CallStatus.ABANDONED, reason, forget_at
+    return True
+
+
+def to_repaired_or_parked(
+    record: CallRecord, status: CallStatus, reason: str, max_repairs: int
+) -> bool:
+    """A sweeper repair left the record in `status`: count it (the write moves the record to
+    the back of its status index, behind the records not tried yet) and, at `max_repairs`,
+    park it ABANDONED with `reason`. False when the record moved on meanwhile."""
+    if record.status != status:
+        return False
+    record.repairs += 1
+    if record.repairs >= max_repairs:
+        record.status = CallStatus.ABANDONED
+        record.reason = f"parked after {record.repairs} failed repairs: {reason}"
     return True

@@ -63,7 +63,8 @@ class WebhookNotifier:
         self._client = httpx.Client(timeout=timeout)
 
     def notify(self, record: CallRecord, callback_url: str) -> None:
-        """Deliver the outcome of `record`; raises once the attempts run out."""
+        """Deliver the outcome of `record`; raises once the attempts run out, or at once for
+        a refusal no retry can fix. A 410 (the call was closed) ends delivery quietly."""
         body = CallbackMessage.from_record(record).model_dump_json()
         for attempt in self._retrying:
             with attempt:
@@ -73,6 +74,9 @@ class WebhookNotifier:
         # Same message id on every retry, so the receiver can tell a retry from a new event.
         headers = signed_headers(self._secret, f"msg_{task_id}", body)
         response = self._client.post(callback_url, content=body, headers=headers)
+        if response.status_code == 410:  # the call was closed (say, its thread deleted)
+            log.info("callback for %s not wanted any more: %s", task_id, response.text)
+            return
         if response.status_code in (401, 400, 404, 413, 422):
             raise CallbackRejectedError(
                 f"callback for {task_id} refused with {response.status_code}: {response.text}"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 from graphrelay.bridge.calls import CallRecord, CallStatus, Transition
@@ -46,6 +47,22 @@ class LedgerStore(Protocol):
         """Up to `limit` INTENDED or DISPATCHED records whose deadline is before `now`."""
         ...
 
+    def abandoned(self, limit: int) -> list[CallRecord]:
+        """Up to `limit` ABANDONED records of threads that still exist (parked by the
+        sweeper), oldest change first."""
+        ...
+
+    def forget_thread(self, thread_id: str, keep: Collection[str]) -> None:
+        """Remove every record of a thread and every index entry of them, except the records
+        whose task ids are in `keep`: closed calls a worker may still run, which stay,
+        unindexed, until their `forget_at`, for late workers to find closed."""
+        ...
+
+    def forget_expired(self, now: float) -> int:
+        """Drop what outlived its thread's lifetime by `now`: index entries of expired records
+        and kept records past their time; how many."""
+        ...
+
     async def aintend(self, record: CallRecord) -> CallRecord:
         """`intend`, from an event loop."""
         ...
@@ -60,6 +77,10 @@ class LedgerStore(Protocol):
 
     async def afor_thread(self, thread_id: str) -> list[CallRecord]:
         """`for_thread`, from an event loop."""
+        ...
+
+    async def aforget_thread(self, thread_id: str, keep: Collection[str]) -> None:
+        """`forget_thread`, from an event loop."""
         ...
 
     def close(self) -> None:

@@ -109,6 +109,8 @@ def execute_delivery(
             status=CallStatus.DISPATCHED,
         )
     )
+    if _closed(delivery.task_id, record):
+        return
     if not record.finished:
         attempts = ledger.start_attempt(delivery.task_id, first_only=not delivery.redelivered)
         if not attempts:
@@ -116,7 +118,10 @@ def execute_delivery(
             return
         running = RunningCall(delivery.task_id, delivery.thread_id, callback_url,
                               services.notifier)  # fmt: skip
-        record = _attempt(tool, services, running, attempts, args)
+        after = _attempt(tool, services, running, attempts, args)
+        if after is None or _closed(delivery.task_id, after):
+            return
+        record = after
     if callback_url:
         services.notifier.notify(record, callback_url)
     if record.attempts > services.max_deliveries:
@@ -129,8 +134,9 @@ def _attempt(
     running: RunningCall,
     attempts: int,
     args: dict[str, Any],
-) -> CallRecord:
-    """Run the body unless the call is poison, and store the outcome."""
+) -> CallRecord | None:
+    """Run the body unless the call is poison, and store the outcome; the record then (None
+    if it is gone)."""
     task_id = running.task_id
     if attempts > services.max_deliveries:
         outcome = CallOutcome(
@@ -145,5 +151,15 @@ def _attempt(
     services.ledger.finish(task_id, status, outcome.result, outcome.error)
     crash_point("worker_after_result")
     record = services.ledger.get(task_id)
-    assert record is not None, "a ledger record cannot vanish"
+    if record is None:  # its thread was deleted or expired meanwhile: nobody waits for it
+        log.info("call %s is gone from the ledger: nothing to report", task_id)
     return record
+
+
+def _closed(task_id: str, record: CallRecord) -> bool:
+    """True (and logged) when the call was closed (say, its thread deleted): nothing runs it,
+    and nobody is told."""
+    if record.status != CallStatus.ABANDONED:
+        return False
+    log.info("call %s is closed (%s): nothing to run or report", task_id, record.reason)
+    return True

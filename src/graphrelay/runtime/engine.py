@@ -42,7 +42,9 @@ async def open_engine(
         executor = RunExecutor(graphs, backends.ledger, backends.locks, store, backends.leases,
                                backends.events, settings.run_lease_seconds, bridge)  # fmt: skip
         executor.webhook_sender = functools.partial(webhooks.deliver, settings)
-        upkeep = asyncio.create_task(executor.keep_leases(settings.run_lease_seconds / 3))
+        # Renewals also touch the records of the runs they hold: more often than the TTL.
+        every = min(settings.run_lease_seconds, settings.thread_ttl_seconds or float("inf")) / 3
+        upkeep = asyncio.create_task(executor.keep_leases(every))
         try:
             yield Engine(settings, backends.ledger, dispatcher, store, graphs, executor,
                          backends.checkpointer)  # fmt: skip

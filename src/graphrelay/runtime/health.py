@@ -46,7 +46,7 @@ def _results(settings: Settings) -> str:
 def _ledger(settings: Settings) -> str:
     if urls.is_redis(settings.ledger_url):
         _redis(settings.ledger_url, "GRAPHRELAY_LEDGER_URL")
-    ledger = open_ledger(settings.ledger_url, settings.key_prefix)
+    ledger = open_ledger(settings.ledger_url, settings.key_prefix, settings.thread_ttl_seconds)
     try:
         ledger.get("doctor-probe")
     finally:
@@ -71,7 +71,7 @@ def _checkpointer(settings: Settings) -> str:
         async with open_checkpointer(
             settings.checkpointer_url,
             prefix=settings.key_prefix,
-            ttl_seconds=settings.checkpoint_ttl_seconds,
+            ttl_seconds=settings.thread_ttl_seconds,
         ):
             pass
 

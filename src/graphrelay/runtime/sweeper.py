@@ -30,7 +30,13 @@ def sweeper_for(engine: Engine) -> Sweeper:
         callback_url=settings.callback_url,
         resume_thread=engine.executor.resume_thread,
         take_over_runs=engine.executor.take_over_expired,
-        policy=SweepPolicy(settings.sweeper_grace_seconds, settings.sweeper_batch),
+        policy=SweepPolicy(
+            settings.sweeper_grace_seconds, settings.sweeper_batch, settings.sweeper_max_repairs
+        ),
+        thread_exists=engine.store.thread_exists,
+        # the run store's list of every thread (the ledger's indexes are the sweeper's own;
+        # the Redis saver shares none between threads)
+        forget_expired=engine.store.forget_expired,
     )
 
 

@@ -34,7 +34,7 @@ def worker_services() -> WorkerServices:
     """This worker process's services, built from its settings on first use."""
     settings = load_settings()
     return WorkerServices(
-        ledger=open_ledger(settings.ledger_url, settings.key_prefix),
+        ledger=open_ledger(settings.ledger_url, settings.key_prefix, settings.thread_ttl_seconds),
         notifier=WebhookNotifier(
             settings.signing_secret,
             max_attempts=settings.callback_max_attempts,

@@ -25,6 +25,7 @@ from langgraph.types import StateSnapshot
 from graphrelay.bridge.ledger import Ledger
 from graphrelay.bridge.resume import ready_calls
 from graphrelay.bridge.services import BridgeServices, bridge_services
+from graphrelay.bridge.sweeper import REPAIRS
 from graphrelay.server.checkpoints import thread_config
 from graphrelay.server.ports import Graph, RunEvents, RunLeases, ThreadLocks
 from graphrelay.server.records import ACTIVE, RunRecord
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_WAIT = 10.0  # how long a stop waits for the replica that executes the run
+MAX_TAKE_OVERS = 5  # failed take-overs of one run before it is ended `error`
 WebhookSender = Callable[[str, str, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
@@ -319,23 +321,49 @@ class RunExecutor:
     # -- taking over -----------------------------------------------------------------------
 
     async def keep_leases(self, interval: float) -> None:
-        """Forever: renew the leases of this process's runs; take over runs whose lease ran out."""
+        """Forever: renew the leases of this process's runs (and, with a thread TTL, their
+        records); take over runs whose lease ran out."""
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.replicas.renew()
+                await self.store.keep_alive(self.replicas.held)
                 await self.take_over_expired()
             except Exception:  # the store may be briefly away; try again next round
                 log.exception("lease upkeep failed")
 
     async def take_over_expired(self) -> list[str]:
-        """Claim every run whose lease ran out and carry it on here; the runs taken."""
+        """Claim every run whose lease ran out and carry it on here; the runs taken. One whose
+        take-over raises does not hold the others (see `_take_over_failed`)."""
         taken = []
         for run_id in await self.replicas.expired():
             if await self.replicas.claim(run_id):
-                await self._take_over(run_id)
+                try:
+                    await self._take_over(run_id)
+                except Exception as exc:
+                    await self._take_over_failed(run_id, f"{type(exc).__name__}: {exc}")
+                    continue
                 taken.append(run_id)
         return taken
+
+    async def _take_over_failed(self, run_id: str, reason: str) -> None:
+        """Count a failed take-over on the run (its lease runs out again, for another try);
+        at `MAX_TAKE_OVERS` end it `error` with the reason, and try no more."""
+        log.warning("taking over run %s failed: %s", run_id, reason)
+        run = await self.store.get_run(run_id)
+        if run is None or run.status not in ACTIVE:
+            await self.leases.release(run_id)
+            return
+        failures = int(run.metadata.get("take_over_failures", 0)) + 1
+        run.metadata["take_over_failures"] = failures
+        if failures < MAX_TAKE_OVERS:
+            await self.store.put_run(run)
+            return
+        run.error = f"parked after {failures} failed take-overs: {reason}"
+        log.error("run %s of thread %s %s", run_id, run.thread_id, run.error)
+        await self.statuses.end(run, "error", "error")
+        await self.leases.release(run_id)
+        REPAIRS.labels("parked").inc()
 
     async def _take_over(self, run_id: str) -> None:
         """Carry on a run whose process died: from its last checkpoint, or from its input."""

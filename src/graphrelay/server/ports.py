@@ -39,15 +39,28 @@ class Guard:
 
 
 class DocumentStore(Protocol):
-    """JSON documents by kind and id, each optionally filed under a parent id."""
+    """JSON documents by kind and id, each optionally filed under a parent id.
 
-    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
-        """Insert or replace documents and remove the (kind, id, parent) ones in `drop`, all or
-        none."""
+    An adapter may give documents a lifetime (the thread TTL): a document then expires that
+    long after it was last written or touched, and leaves its parent's filing with it.
+    """
+
+    async def put(
+        self,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Insert or replace documents, remove the (kind, id, parent) ones in `drop` and extend
+        the lifetime of the (kind, id, parent) ones in `touch` that exist, all or none."""
         ...
 
     async def put_if(
-        self, guard: Guard, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()
+        self,
+        guard: Guard,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
     ) -> bool:
         """`put`, made only if every document and filing in `guard` is still as given, all in
         one atomic step across processes; True if written, False (nothing written) if not.
@@ -71,6 +84,10 @@ class DocumentStore(Protocol):
 
     async def delete(self, *entries: tuple[str, str, str]) -> None:
         """Remove (kind, id, parent) documents and their filing."""
+        ...
+
+    async def forget_expired(self) -> int:
+        """Drop filed ids whose documents expired from filings that outlive them; how many."""
         ...
 
 
@@ -137,6 +154,10 @@ class RunEvents(Protocol):
 
     def request_stop(self, run_id: str) -> None:
         """Ask every other replica to stop the run, if one executes it."""
+        ...
+
+    async def forget(self, run_ids: Sequence[str]) -> None:
+        """Drop the kept events of these runs (their thread is being deleted)."""
         ...
 
     on_stop: StopHandler | None

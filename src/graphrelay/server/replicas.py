@@ -20,6 +20,11 @@ class Replicas:
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._held: set[str] = set()  # runs whose lease this process renews
 
+    @property
+    def held(self) -> list[str]:
+        """The runs whose lease this process renews (its runs and resumes)."""
+        return list(self._held)
+
     async def grant(self, run_id: str) -> None:
         """Take the lease of a run this process starts, and keep renewing it."""
         await self.leases.grant(run_id, self.owner, self.lease_seconds)

@@ -69,6 +69,8 @@ class Resumes:
             log.warning("task finished for unknown thread %s; nothing to resume", thread_id)
             return
         async with self.locks.hold(thread_id):
+            if not await self.store.thread_exists(thread_id):  # deleted while we waited
+                return
             try:
                 state, held = await self._resume_all(thread.graph_id, thread_id, claim=True)
                 if not held:

@@ -18,12 +18,17 @@ starts only by `claim`: reading the thread's status and active runs, deciding, a
 run with its marker and the thread busy is one conditional write (`DocumentStore.put_if`),
 made only if nothing it read has changed, else read and decided again. So two runs checked
 against the same state can never both start, in one process or across replicas.
+
+With a thread TTL (an adapter's setting), every write that names a thread, and reading the
+thread, touches its documents, so a thread untouched for the TTL expires whole; a run's
+record and marker expire the TTL after its last change, and `keep_alive` holds those of runs
+still executing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -36,6 +41,8 @@ from graphrelay.server.records import ACTIVE, RunRecord, ThreadRecord, ThreadSta
 ALL_THREADS = "all-threads"  # the parent every thread document is filed under
 ACTIVE_RUN = "active-run"  # kind of the marker filed under a thread while a run is ACTIVE
 CLAIM_ATTEMPTS = 50  # conditional writes a claim tries while others keep changing the thread
+# Filings whose parent is no document, so never expires (adapters keep their members' expiry).
+ROOT_FILINGS = (("thread", ALL_THREADS),)
 
 IfBusy = Literal["refuse", "queue"]
 IfInterrupted = Literal["refuse", "allow"]
@@ -109,9 +116,17 @@ class RunStore:
         await self._docs.put(*_thread_entries(thread))
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        """A thread, or None."""
-        doc, state = await self._docs.get(("thread", thread_id), ("thread-status", thread_id))
+        """A thread, or None; reading it touches it (its TTL starts again)."""
+        (doc, state), _ = await asyncio.gather(
+            self._docs.get(("thread", thread_id), ("thread-status", thread_id)),
+            self._docs.put(touch=_thread_keys(thread_id)),
+        )
         return _with_state(doc, state)
+
+    async def thread_exists(self, thread_id: str) -> bool:
+        """Whether the thread exists (without touching it)."""
+        [doc] = await self._docs.get(("thread", thread_id))
+        return doc is not None
 
     async def threads(self) -> list[ThreadRecord]:
         """Every thread, oldest first."""
@@ -124,8 +139,9 @@ class RunStore:
             _apply_state(thread, state)
         return threads
 
-    async def delete_thread(self, thread_id: str) -> None:
-        """Remove a thread, its runs and their active-run markers."""
+    async def delete_thread(self, thread_id: str) -> list[str]:
+        """Remove a thread, its runs and their active-run markers, with every filing of them;
+        the ids of the runs it had (their leases and kept events are the caller's)."""
         runs, markers = await asyncio.gather(
             self._docs.filed("run", thread_id), self._docs.filed(ACTIVE_RUN, thread_id)
         )
@@ -135,6 +151,28 @@ class RunStore:
             ("thread", thread_id, ALL_THREADS),
             ("thread-status", thread_id, ""),
         )
+        return runs
+
+    async def run_ids(self, thread_id: str) -> list[str]:
+        """The ids of every run filed under the thread, oldest first."""
+        return await self._docs.filed("run", thread_id)
+
+    async def keep_alive(self, run_ids: Collection[str]) -> None:
+        """Touch runs still executing (their records, markers and threads), which no write
+        may have touched for a while."""
+        if not run_ids:
+            return
+        docs = await self._docs.get(*(("run", run_id) for run_id in run_ids))
+        runs = [RunRecord.model_validate_json(doc) for doc in docs if doc is not None]
+        touched = [key for run in runs for key in (("run", run.run_id, run.thread_id),
+                                                    _marker(run.run_id, run.thread_id),
+                                                    *_thread_keys(run.thread_id))]  # fmt: skip
+        if touched:
+            await self._docs.put(touch=touched)
+
+    async def forget_expired(self) -> int:
+        """Drop expired threads from the list of every thread; how many."""
+        return await self._docs.forget_expired()
 
     async def claim(
         self,
@@ -171,8 +209,9 @@ class RunStore:
             entries.append(_thread_entries(thread)[0])
         run.created_at = run.updated_at = now()  # a run is created when it gets its thread
         return await self._docs.put_if(
-            found.guard(), *_run_entries(run), *entries, drop=found.stale()
-        )
+            found.guard(), *_run_entries(run), *entries, drop=found.stale(),
+            touch=_thread_keys(run.thread_id),
+        )  # fmt: skip
 
     async def drop_claim(self, run: RunRecord, thread_status: ThreadStatus) -> None:
         """Take back a claim that did no work: remove the run and set the thread's status, in
@@ -180,6 +219,7 @@ class RunStore:
         await self._docs.put(
             _status_entry(run.thread_id, thread_status),
             drop=[("run", run.run_id, run.thread_id), _marker(run.run_id, run.thread_id)],
+            touch=_thread_keys(run.thread_id),
         )
 
     async def settle_thread(self, thread_id: str, status: ThreadStatus) -> bool:
@@ -190,7 +230,9 @@ class RunStore:
             if found.thread is None or found.active:
                 return False
             status_entry = _status_entry(thread_id, status)
-            if await self._docs.put_if(found.guard(), status_entry, drop=found.stale()):
+            touch = _thread_keys(thread_id)
+            if await self._docs.put_if(found.guard(), status_entry, drop=found.stale(),
+                                       touch=touch):  # fmt: skip
                 return True
         return False
 
@@ -213,11 +255,12 @@ class RunStore:
     async def _put_run(self, run: RunRecord, *others: Entry) -> None:
         """Write `others` and the run, with its active-run marker filed while the run is
         active and removed once it has ended, all in one write."""
+        touch = _thread_keys(run.thread_id)
         if run.status in ACTIVE:
-            await self._docs.put(*others, *_run_entries(run))
+            await self._docs.put(*others, *_run_entries(run), touch=touch)
         else:
-            await self._docs.put(*others, _run_entry(run),
-                                 drop=[_marker(run.run_id, run.thread_id)])  # fmt: skip
+            drop = [_marker(run.run_id, run.thread_id)]
+            await self._docs.put(*others, _run_entry(run), drop=drop, touch=touch)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """A run, or None."""
@@ -307,6 +350,11 @@ def _run_entries(run: RunRecord) -> tuple[Entry, Entry]:
 
 def _marker(run_id: str, thread_id: str) -> tuple[str, str, str]:
     return ACTIVE_RUN, run_id, thread_id
+
+
+def _thread_keys(thread_id: str) -> list[tuple[str, str, str]]:
+    """The (kind, id, parent) documents every touch of a thread keeps alive."""
+    return [("thread", thread_id, ALL_THREADS), ("thread-status", thread_id, "")]
 
 
 def _with_state(doc: str | None, state: str | None) -> ThreadRecord | None:

@@ -8,7 +8,8 @@ the channels their clients stream. A replica drops its own events when they come
 Kept events (runs started with `stream_resumable`) go to a Redis stream per run, appended and
 published in one Lua call, so the id a replica's clients see is the one every replica sees,
 and a subscriber that replays from the stream and listens on pub/sub can tell the two copies
-of an event apart. They expire `KEEP_SECONDS` after the run's last one.
+of an event apart. They expire `KEEP_SECONDS` after the run's last one, or sooner with a
+shorter thread TTL, and a thread's deletion deletes them (`forget`).
 
 Stop requests travel the same way: a replica asked to stop a run it does not execute
 publishes the request on the control channel, which every replica subscribes to, and the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -49,7 +51,7 @@ CONTROL = "!control"  # not a run id (a UUID) nor a thread channel
 # replays the stream and listens to the channel sees the same id in both.
 _KEEP_LUA = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', KEYS[2], '@' .. id .. ' ' .. ARGV[1])
 return id
 """
@@ -59,10 +61,12 @@ class RedisEvents(LocalEvents):
     """RunEvents shared by every replica on one Redis, through pub/sub (kept events also in a
     Redis stream per run)."""
 
-    def __init__(self, url: str, keys: RedisKeys) -> None:
+    def __init__(self, url: str, keys: RedisKeys, ttl_seconds: float | None = None) -> None:
+        """`ttl_seconds`: the thread TTL; kept events last no longer than it."""
         super().__init__()
         self._url = url
         self._keys = keys
+        self._keep_ms = int(min(KEEP_SECONDS, ttl_seconds or KEEP_SECONDS) * 1000)
         self._prefix = keys.events_prefix
         self._origin = uuid.uuid4().hex.encode()
         self._outbox: list[tuple[Any, ...]] = []  # commands the sender task sends
@@ -142,10 +146,16 @@ class RedisEvents(LocalEvents):
         body = to_json({"event": event, "data": data})
         if keep:
             kept, live = self._keys.kept_events(channel), self._keys.events(channel)
-            self._mail("EVAL", _KEEP_LUA, 2, kept, live, body, KEEP_MAX, KEEP_SECONDS)
+            self._mail("EVAL", _KEEP_LUA, 2, kept, live, body, KEEP_MAX, self._keep_ms)
             return
         super().publish(channel, event, data)
         self._queue_remote(channel, body)
+
+    async def forget(self, run_ids: Sequence[str]) -> None:
+        """Delete the kept events of these runs (after those still queued are sent)."""
+        await self._flush()
+        if run_ids:
+            await self._wire.call("DEL", *[self._keys.kept_events(run_id) for run_id in run_ids])
 
     def _queue_remote(self, channel: str, body: bytes) -> None:
         # The origin leads, outside the JSON: a replica skips its own events, which come

@@ -12,6 +12,7 @@ thread, is read here.
 | `P:tasks-by-deadline` | zset | ledger | ids of open calls, by deadline |
 | `P:KIND:ID` | string | run store | a document: `thread`, `thread-status`, `run`, `active-run` |
 | `P:KIND-of:PARENT` | zset | run store | ids of KIND documents filed under PARENT (1) |
+| `P:KIND-expiry-of:PARENT` | zset | run store | with a thread TTL: those ids by expiry (3) |
 | `P:run-leases` | zset | leases | run id → when its lease runs out |
 | `P:run-lease-owners` | hash | leases | run id → the process that holds its lease |
 | `P:thread-lock:THREAD` | string | locks | the token of the thread lock's holder (expires) |
@@ -21,13 +22,17 @@ thread, is read here.
 
 (1) `thread-of:all-threads`, `run-of:THREAD`, `active-run-of:THREAD`.
 (2) A run (`RUN`), a thread (`thread:THREAD`), or stop requests (`!control`).
+(3) Only for a parent that is no document and never expires (`all-threads`): its members
+    leave when their documents expire. A thread's own filings expire with the thread.
+(4) `list(None)` finds every thread by its `namespaces` key (SCAN): a thread is its own keys,
+    so nothing of it outlives its TTL. `DEL P:cp:threads` once after upgrading.
 
 The saver's keys (`S` = `P:cp`, `{T}` = the thread id as a Redis Cluster hash tag, `NS` = the
 checkpoint namespace, last so it may hold any character):
 
 | key | type | holds |
 |---|---|---|
-| `S:threads` | set | every thread id (for `list(None)`) |
+| `S:threads` | set | no longer written: older versions listed every thread id here (4) |
 | `S:run-threads:RUN` | set | threads a run wrote checkpoints to |
 | `S:{T}:namespaces` | set | the thread's checkpoint namespaces |
 | `S:{T}:runs` | set | run ids that wrote to the thread |
@@ -82,6 +87,10 @@ class RedisKeys:
     def filing(self, kind: str, parent: str) -> str:
         """The ids of the `kind` documents filed under `parent`."""
         return f"{self.prefix}:{kind}-of:{parent}"
+
+    def filing_expiry(self, kind: str, parent: str) -> str:
+        """The same ids by when their documents expire (for a parent that never expires)."""
+        return f"{self.prefix}:{kind}-expiry-of:{parent}"
 
     # -- leases and locks -------------------------------------------------------------------
 
@@ -153,9 +162,14 @@ class SaverKeys:
     prefix: str = "graphrelay:cp"
 
     @property
-    def threads(self) -> str:
-        """Every thread id."""
+    def legacy_threads(self) -> str:
+        """Every thread id, as older versions kept them; a thread delete still leaves it."""
         return f"{self.prefix}:threads"
+
+    def namespaces_pattern(self) -> str:
+        """SCAN's MATCH pattern for every thread's `namespaces` key."""
+        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.prefix)
+        return f"{escaped}:{{*}}:namespaces"
 
     def run_threads(self, run_id: str) -> str:
         """The threads a run wrote checkpoints to."""

@@ -3,7 +3,10 @@
 Why our own: the official `langgraph-checkpoint-redis` needs RediSearch and RedisJSON, which
 plain Redis, Valkey and most managed services lack, and its `list` slows as threads grow.
 This saver keeps each thread in a handful of hashes and sorted sets, so every operation
-touches one thread's keys and nothing scans the keyspace.
+touches one thread's keys and nothing scans the keyspace but `list(None)` (every checkpoint of
+every thread), which finds the threads by their `namespaces` keys. With a TTL every key of a
+thread expires with it; the one key shared by threads, a run's `run-threads`, expires with the
+run's last checkpoint, which its threads outlive.
 
 Key layout: `SaverKeys` in `keys.py` (the one table of every Redis key graphrelay writes).
 
@@ -53,7 +56,8 @@ SNAPSHOT_EVERY = 32
 LARGE_VALUE = 8192  # bytes; get_tuple fetches larger stored pieces outside its Lua script
 DELTA_CACHE_SIZE = 256
 
-# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b d;
+# One round trip for a checkpoint with its values and writes. KEYS: i c m p v b d, then the
+# thread's namespaces and runs sets (only refreshed);
 # ARGV: checkpoint id or "" for the latest, writes key prefix and suffix, TTL ms or 0, the size
 # above which a value is left out. Each value comes back as its chain, newest piece first (a
 # delta's base is in d; a whole value has no entry there). Large pieces come back as {field},
@@ -177,9 +181,10 @@ class RedisSaver(BaseCheckpointSaver[str]):
         reads = [_blob_field(ch, v) for ch, v in checkpoint["channel_versions"].items()]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
-        commands: builtins.list[Command] = [("SADD", self.keys.threads, thread_id)]
+        commands: builtins.list[Command] = []
         if run_id:
             commands.append(("SADD", self.keys.run_threads(run_id), thread_id))
+            commands += self._ttl([self.keys.run_threads(run_id)])
         parent_id = config["configurable"].get("checkpoint_id") or ""
         queued: builtins.list[Command] = [
             ("SADD", self.keys.namespaces(thread_id), ns),
@@ -195,11 +200,13 @@ class RedisSaver(BaseCheckpointSaver[str]):
         deltas_at = len(queued)
         if plan.deltas:
             queued.append(("EVAL", PUT_DELTAS_LUA, 2, keys.blobs, keys.deltas, *plan.deltas))
+        thread_keys = [*keys.fixed(), self.keys.namespaces(thread_id), self.keys.runs(thread_id)]
         if run_id:
             entry = f"{ns}{SEP}{checkpoint_id}"
             queued += [("SADD", self.keys.runs(thread_id), str(run_id)),
                        ("SADD", self.keys.run(thread_id, run_id), entry)]  # fmt: skip
-        queued += self._ttl([*keys.fixed(), self.keys.namespaces(thread_id)])
+            thread_keys.append(self.keys.run(thread_id, run_id))
+        queued += self._ttl(thread_keys)
         replies = yield False, [*commands, ("MULTI",), *queued, ("EXEC",)]
         if plan.deltas:
             missing = [f.decode() for f in replies[-1][deltas_at]]
@@ -313,7 +320,8 @@ class RedisSaver(BaseCheckpointSaver[str]):
         thread_id = str(config["configurable"]["thread_id"])
         ns = str(config["configurable"].get("checkpoint_ns", ""))
         keys = self.keys.namespace(thread_id, ns)
-        call = ("EVAL", GET_TUPLE_LUA, 7, *keys.fixed(), get_checkpoint_id(config) or "",
+        call = ("EVAL", GET_TUPLE_LUA, 9, *keys.fixed(), self.keys.namespaces(thread_id),
+                self.keys.runs(thread_id), get_checkpoint_id(config) or "",
                 keys.writes_prefix, keys.suffix, self.ttl_ms, LARGE_VALUE)  # fmt: skip
         [found] = yield False, [call]
         if not found:
@@ -352,8 +360,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         if config is not None:
             threads = [str(config["configurable"]["thread_id"])]
         else:
-            [members] = yield False, [("SMEMBERS", self.keys.threads)]
-            threads = sorted(member.decode() for member in members)
+            threads = yield from self._every_thread_ops()
         wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
         namespaces = yield False, [("SMEMBERS", self.keys.namespaces(t)) for t in threads]
         places = [(t, ns.decode()) for t, found in zip(threads, namespaces, strict=True)
@@ -374,6 +381,23 @@ class RedisSaver(BaseCheckpointSaver[str]):
             (t, ns, [i.decode() for i in ids if only is None or i.decode() == only])
             for (t, ns), ids in zip(places, id_lists, strict=True)
         ]
+
+    def _every_thread_ops(self) -> Ops[builtins.list[str]]:
+        """Every thread id, found by its `namespaces` key (SCAN: only `list(None)` asks)."""
+        start, end = len(self.keys.thread("")) - 1, -len("}:namespaces")
+        found: set[str] = set()
+        cursor: Any = 0
+        while True:
+            [(cursor, names)] = yield (
+                False,
+                [("SCAN", cursor, "MATCH", self.keys.namespaces_pattern(), "COUNT", 1000)],
+            )
+            types = (yield False, [("TYPE", name) for name in names]) if names else []
+            # a set: a namespace may end in "}:namespaces" too, on a writes hash
+            found |= {name.decode()[start:end] for name, kind in zip(names, types, strict=True)
+                      if _text(kind) == "set"}  # fmt: skip
+            if int(cursor) == 0:
+                return sorted(found)
 
     def _tuples_ops(
         self, thread_id: str, ns: str, ids: builtins.list[str]
@@ -453,7 +477,7 @@ class RedisSaver(BaseCheckpointSaver[str]):
         for ns, ids in zip(all_ns, id_lists, strict=True):
             keys = self.keys.namespace(thread_id, ns)
             doomed += keys.fixed() + [keys.writes(i.decode()) for i in ids]
-        commands: builtins.list[Command] = [("SREM", self.keys.threads, thread_id)]
+        commands: builtins.list[Command] = [("SREM", self.keys.legacy_threads, thread_id)]
         for run in (r.decode() for r in runs):
             commands += [("DEL", self.keys.run(thread_id, run)),
                          ("SREM", self.keys.run_threads(run), thread_id)]  # fmt: skip
@@ -539,8 +563,10 @@ class RedisSaver(BaseCheckpointSaver[str]):
             for (_, to), blob in zip(pairs, dumps, strict=True)
             if blob
         ]
-        globals_: builtins.list[Command] = [("SADD", self.keys.threads, target)] if all_ns else []
-        globals_ += [("SADD", self.keys.run_threads(r.decode()), target) for r in runs]
+        globals_: builtins.list[Command] = []
+        for run in (r.decode() for r in runs):
+            globals_ += [("SADD", self.keys.run_threads(run), target),
+                         *self._ttl([self.keys.run_threads(run)])]  # fmt: skip
         if restores or globals_:
             yield False, [*globals_, *restores]
 
@@ -639,6 +665,11 @@ class RedisSaver(BaseCheckpointSaver[str]):
         """Close the connections of both drivers."""
         self._wire.close()
         self._async_wire.close()
+
+
+def _text(reply: Any) -> str:
+    """A status reply as text (RESP3 and RESP2 drivers give it differently)."""
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 def _pairs(reply: list[Any] | dict[bytes, bytes]) -> dict[bytes, bytes]:

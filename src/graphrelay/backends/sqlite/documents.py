@@ -1,6 +1,6 @@
-"""The run store's documents in one SQLite table: the embedded profile. A conditional write
-reads and writes inside one BEGIN IMMEDIATE transaction, so processes sharing the file
-serialise on its write lock."""
+"""The run store's documents in one SQLite table: the embedded profile (no TTL: documents stay
+until they are deleted). A conditional write reads and writes inside one BEGIN IMMEDIATE
+transaction, so processes sharing the file serialise on its write lock."""
 
 from __future__ import annotations
 
@@ -28,10 +28,16 @@ class SqliteDocuments:
     def _db(self) -> sqlite3.Connection:
         return self._sqlite.connection()
 
-    async def put(self, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()) -> None:
+    async def put(
+        self,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
         """Insert or replace documents and remove those in `drop`, in one transaction,
-        keeping first insertion order."""
-        await asyncio.to_thread(self._put, entries, drop)
+        keeping first insertion order (`touch` changes nothing: nothing expires here)."""
+        if entries or drop:
+            await asyncio.to_thread(self._put, entries, drop)
 
     def _put(self, entries: Sequence[Entry], drop: Sequence[tuple[str, str, str]]) -> None:
         db = self._db()
@@ -39,10 +45,15 @@ class SqliteDocuments:
             _write(db, entries, drop)
 
     async def put_if(
-        self, guard: Guard, *entries: Entry, drop: Sequence[tuple[str, str, str]] = ()
+        self,
+        guard: Guard,
+        *entries: Entry,
+        drop: Sequence[tuple[str, str, str]] = (),
+        touch: Sequence[tuple[str, str, str]] = (),
     ) -> bool:
         """`put` if every document and filing in `guard` is still as given, in one
-        transaction that holds the file's write lock from its first read; True if written."""
+        transaction that holds the file's write lock from its first read; True if written
+        (`touch` changes nothing: nothing expires here)."""
         return await asyncio.to_thread(self._put_if, guard, entries, drop)
 
     def _put_if(
@@ -84,6 +95,10 @@ class SqliteDocuments:
         db = self._db()
         with transaction(db):
             _remove(db, entries)
+
+    async def forget_expired(self) -> int:
+        """Nothing expires here."""
+        return 0
 
 
 def _doc(db: sqlite3.Connection, kind: str, doc_id: str) -> str | None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from graphrelay.backends.sqlite.connection import ThreadLocalSqlite, transaction
@@ -81,8 +82,11 @@ class SqliteLedger:
         return self._read(self._sqlite.connection(), task_id)
 
     def for_thread(self, thread_id: str) -> list[CallRecord]:
-        """Every record of one thread, oldest first."""
-        records = self._select("thread_id = ?", (thread_id,))
+        """Every record of one thread, oldest first (not the closed ones a thread delete
+        keeps for late workers: they are no longer the thread's)."""
+        records = self._select(
+            "thread_id = ? AND json_extract(doc, '$.forget_at') IS NULL", (thread_id,)
+        )
         return sorted(records, key=lambda record: record.created_at)
 
     def stale(self, status: CallStatus, updated_before: float, limit: int) -> list[CallRecord]:
@@ -102,6 +106,34 @@ class SqliteLedger:
             " ORDER BY json_extract(doc, '$.deadline') LIMIT ?",
             (*sorted(OPEN_STATUSES), now, limit),
         )
+
+    def abandoned(self, limit: int) -> list[CallRecord]:
+        """Up to `limit` ABANDONED records of live threads (parked), oldest change first."""
+        return self._select(
+            "status = ? AND json_extract(doc, '$.forget_at') IS NULL"
+            " ORDER BY json_extract(doc, '$.updated_at') LIMIT ?",
+            (str(CallStatus.ABANDONED), limit),
+        )
+
+    def forget_thread(self, thread_id: str, keep: Collection[str]) -> None:
+        """Delete the thread's rows but those in `keep`, in one transaction."""
+        kept = sorted(keep)
+        marks = ", ".join("?" * len(kept))
+        with self._transaction() as db:
+            db.execute(
+                f"DELETE FROM tasks WHERE thread_id = ? AND task_id NOT IN ({marks})",
+                (thread_id, *kept),
+            )
+
+    def forget_expired(self, now: float) -> int:
+        """Delete the closed rows of deleted threads whose `forget_at` has passed (SQLite
+        knows no TTL: nothing else expires)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM tasks WHERE status = ? AND json_extract(doc, '$.forget_at') < ?",
+                (str(CallStatus.ABANDONED), now),
+            )
+            return cursor.rowcount
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[CallRecord]:
         rows = (
@@ -126,6 +158,10 @@ class SqliteLedger:
     async def afor_thread(self, thread_id: str) -> list[CallRecord]:
         """`for_thread` from the event loop."""
         return await asyncio.to_thread(self.for_thread, thread_id)
+
+    async def aforget_thread(self, thread_id: str, keep: Collection[str]) -> None:
+        """`forget_thread` from the event loop."""
+        await asyncio.to_thread(self.forget_thread, thread_id, keep)
 
     def close(self) -> None:
         """Close this thread's connection."""
